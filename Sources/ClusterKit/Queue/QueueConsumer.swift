@@ -1,0 +1,15 @@
+/// A running consumer. Stop it with ``stop(drainTimeout:)``; pause pulling with ``pause()``.
+public protocol QueueConsumer: Sendable {
+    /// The queue consumed.
+    var queue: String { get }
+    /// Handlers running right now.
+    var inFlight: Int { get async }
+    /// Stops taking messages until ``resume()``; running handlers go on.
+    func pause() async
+    /// Takes messages again after ``pause()``.
+    func resume() async
+    /// Stops pulling, waits up to `drainTimeout` for running handlers (acknowledging or
+    /// rejecting as usual), then cancels the rest and leaves their messages for
+    /// redelivery. Returns when the consumer has stopped. Idempotent.
+    func stop(drainTimeout: Duration) async
+}
