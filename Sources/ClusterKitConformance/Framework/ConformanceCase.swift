@@ -5,7 +5,7 @@ import ClusterKit
 ///
 /// The body gets a ``ConformanceContext`` to create nodes (adapter instances on one shared
 /// backend) and throws ``ConformanceFailure`` (via ``check(_:_:)`` and friends) to fail.
-public struct ConformanceCase<Adapter: ClusterAdapter>: Sendable {
+public struct ConformanceCase<Adapter: Sendable>: Sendable {
     /// Stable identifier, `<primitive>.<case>` (e.g. `cache.ttl-expires`).
     public let name: String
     /// What the case proves, in one line.
@@ -34,7 +34,7 @@ public struct ConformanceCase<Adapter: ClusterAdapter>: Sendable {
 /// How to create nodes for a suite: a factory of fresh adapter instances that share one
 /// backend (one memory backend, one Redis server, one broker), and the optional
 /// capabilities the adapter declares.
-public struct ConformanceTarget<Adapter: ClusterAdapter>: Sendable {
+public struct ConformanceTarget<Adapter: Sendable>: Sendable {
     /// Creates a node. Called several times per case; every node of one target must share
     /// state the way nodes of one cluster do.
     public let makeNode: @Sendable (ConformanceNodeOptions) async throws -> Adapter

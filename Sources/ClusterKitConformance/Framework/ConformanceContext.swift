@@ -2,8 +2,9 @@ import ClusterKit
 import Synchronization
 
 /// Handed to a running case: creates nodes on the target's shared backend and closes every
-/// node it created when the case ends (pass or fail).
-public final class ConformanceContext<Adapter: ClusterAdapter>: Sendable {
+/// node it created when the case ends (pass or fail). `Adapter` is the primitive's
+/// existential (`any CacheStore`); nodes are closed through ``ClusterAdapter``.
+public final class ConformanceContext<Adapter: Sendable>: Sendable {
     /// The case's own app namespace, unique per run.
     public let appName: String
     /// The case being run.
@@ -43,6 +44,6 @@ public final class ConformanceContext<Adapter: ClusterAdapter>: Sendable {
             defer { nodes.removeAll() }
             return nodes
         }
-        for node in all.reversed() { await node.close() }
+        for node in all.reversed() { await (node as? any ClusterAdapter)?.close() }
     }
 }

@@ -1,7 +1,7 @@
 import ClusterKit
 
 /// The conformance cases of one primitive, and how to run them.
-public struct ConformanceSuite<Adapter: ClusterAdapter>: Sendable {
+public struct ConformanceSuite<Adapter: Sendable>: Sendable {
     /// The primitive the suite covers.
     public let primitive: Primitive
     /// Every case, in a stable order.
