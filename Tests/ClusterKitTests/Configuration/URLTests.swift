@@ -1,0 +1,64 @@
+import ClusterKit
+import Testing
+
+@Suite("Connection URLs")
+struct URLTests {
+    @Test("redis URL parts, defaults and options")
+    func redisParts() throws {
+        let full = try RedisURL(parsing: "redis://alice:p%40ss@db.internal:6390/4?connect_timeout=250ms&command_timeout=2s&pool_size=3")
+        #expect(full.username == "alice")
+        #expect(full.password == "p@ss")
+        #expect(full.host == "db.internal")
+        #expect(full.port == 6390)
+        #expect(full.database == 4)
+        #expect(full.connectTimeout == .milliseconds(250))
+        #expect(full.commandTimeout == .seconds(2))
+        #expect(full.poolSize == 3)
+
+        let bare = try RedisURL(parsing: "redis://localhost")
+        #expect(bare.port == 6379)
+        #expect(bare.database == 0)
+        #expect(bare.password == nil)
+
+        let passwordOnly = try RedisURL(parsing: "redis://:secret@[::1]:7000/1")
+        #expect(passwordOnly.username == nil)
+        #expect(passwordOnly.password == "secret")
+        #expect(passwordOnly.host == "::1")
+        #expect(passwordOnly.port == 7000)
+    }
+
+    @Test("amqp URL parts; %2f is the / vhost")
+    func amqpParts() throws {
+        let url = try AMQPURL(parsing: "amqp://bob:pw@mq:5673/%2f?heartbeat=20")
+        #expect(url.username == "bob")
+        #expect(url.password == "pw")
+        #expect(url.port == 5673)
+        #expect(url.virtualHost == "/")
+        #expect(url.heartbeatSeconds == 20)
+        #expect(try AMQPURL(parsing: "amqp://u:p@mq/orders").virtualHost == "orders")
+        #expect(try AMQPURL(parsing: "amqp://mq").username == "guest")
+    }
+
+    @Test("descriptions never contain the password")
+    func descriptionsRedact() throws {
+        let redis = try RedisURL(parsing: "redis://:s3cret@localhost:1/0")
+        #expect(!redis.description.contains("s3cret"))
+        #expect(redis.description.contains("***"))
+        let amqp = try AMQPURL(parsing: "amqp://guest:s3cret@localhost/%2f")
+        #expect(!amqp.description.contains("s3cret"))
+        let connection = ConnectionURL("redis://user:s3cret@h/0", variable: "REDIS_URL")
+        #expect(connection.description == "redis://user:***@h/0")
+        #expect("\(connection)".contains("s3cret") == false)
+    }
+
+    @Test("redaction finds every URL password in free text", arguments: [
+        ("connect to redis://:pw1@h:1/0 failed", "connect to redis://:***@h:1/0 failed"),
+        ("a amqp://u:pw2@h/%2f and redis://u:pw3@x", "a amqp://u:***@h/%2f and redis://u:***@x"),
+        ("no credentials redis://h:6379/0", "no credentials redis://h:6379/0"),
+        ("user only redis://u@h", "user only redis://u@h"),
+        ("at in password redis://u:p@ss@h/0", "at in password redis://u:***@h/0"),
+    ])
+    func redactsFreeText(_ input: String, _ expected: String) {
+        #expect(Redaction.redactingURLPasswords(in: input) == expected)
+    }
+}
