@@ -49,14 +49,10 @@ struct MemoryPubSubTests {
         let publisher = node("p", configuration: .init(maxPayloadSize: 10))
         let subscription = try await publisher.subscribe("limit")
         try await publisher.publish("limit", [UInt8](repeating: 1, count: 10), options: .init())
-        await #expect(throws: PubSubError.self) {
+        let error = await #expect(throws: PubSubError.self) {
             try await publisher.publish("limit", [UInt8](repeating: 1, count: 11), options: .init())
         }
-        do {
-            try await publisher.publish("limit", [UInt8](repeating: 1, count: 11), options: .init())
-        } catch let error as PubSubError {
-            #expect(error.code == .payloadTooLarge)
-        }
+        #expect(error?.code == .payloadTooLarge)
         let delivered = await drainBytes(subscription)
         #expect(delivered.map(\.count) == [10])
     }
