@@ -10,8 +10,9 @@ import Synchronization
 ///   The window is fixed from the first message, not extended by later ones, so a steady
 ///   stream of identical signals is still delivered about once per window instead of never.
 /// - A message that arrives after its window has been delivered opens a new window.
-/// - Different payloads never merge: each has its own window, and they are delivered in the
-///   order their windows end (the order their first messages arrived, for one window size).
+/// - Different payloads never merge: each has its own window with its own timer, so they
+///   are delivered in the order their windows end; windows ending at (nearly) the same
+///   instant may be delivered in either order.
 /// - After ``cancel()`` nothing is delivered: pending windows are dropped and their timers
 ///   cancelled, and later ``submit(_:)`` calls are ignored.
 ///
@@ -45,7 +46,9 @@ public final class PubSubDebouncer<C: Clock>: Sendable where C.Duration == Durat
     ///   - window: the debounce window; must be positive.
     ///   - clock: the clock the window is measured on.
     ///   - deliver: receives each trailing message, from a timer task, never after
-    ///     ``cancel()`` has returned.
+    ///     ``cancel()`` has returned. It is called with the debouncer's lock held, so it
+    ///     must not block or call back into the debouncer (handing the message to a
+    ///     ``PubSubSubscription`` is fine).
     public init(window: Duration, clock: C, deliver: @escaping @Sendable (PubSubMessage) -> Void) {
         precondition(window > .zero, "a debounce window must be positive")
         self.window = window
