@@ -20,8 +20,7 @@ extension CacheConformance {
                 for try await values in group { all += values }
                 return all
             }
-            let final = try await nodes[0].get(cache, "hits")
-            try checkEqual(final, CacheCheck.bytes("\(tasks * increments)"), "counter after \(tasks) × \(increments) increments")
+            try await CacheCheck.expectValue(nodes[0], cache, "hits", CacheCheck.bytes("\(tasks * increments)"), "counter after \(tasks) × \(increments) increments")
             let sorted = seen.sorted()
             let expected = (1...Int64(tasks * increments)).map { $0 }
             if sorted != expected {
