@@ -23,7 +23,7 @@ extension CacheConformance {
             try await checkEqual(nodes[0].deleteMany(cache, ["k"]), 0, "deleteMany of an expired key")
         },
 
-        CacheCase("cache.ttl-zero-not-stored", "A zero or negative TTL stores nothing and removes an existing entry (set, setMany, add)") { context in
+        CacheCase("cache.ttl-zero-not-stored", "A zero or negative TTL stores nothing and removes an existing entry (set, setMany, add, a creating increment)") { context in
             let node = try await context.makeNode()
             let cache: CacheName = "ttl"
             for ttl in [Duration.zero, .milliseconds(-1), .seconds(-60)] {
@@ -37,6 +37,8 @@ extension CacheConformance {
                 try await checkEqual(node.getMany(cache, ["batch-new", "batch-existing"]), [nil, nil], "setMany with TTL \(ttl)")
                 try await checkEqual(node.add(cache, "added", CacheCheck.bytes("v"), ttl: ttl), false, "add with TTL \(ttl) stores nothing")
                 try await checkEqual(node.has(cache, "added"), false, "has after add with TTL \(ttl)")
+                try await checkEqual(node.increment(cache, "counter", by: 4, ttl: ttl), 4, "an increment creating a key with TTL \(ttl) still answers")
+                try await checkEqual(node.has(cache, "counter"), false, "an increment creating a key with TTL \(ttl) stores nothing")
             }
             let typed = CacheManager(store: node).cache(cache)
             try await typed.set("typed", 1)
