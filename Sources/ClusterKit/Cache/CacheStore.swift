@@ -15,12 +15,18 @@
 ///   the increment that creates the entry (a fixed window); a value that is not a decimal
 ///   64-bit integer fails with ``CacheError/notNumeric``.
 /// - `clear` removes only the named cache of this app.
+/// - Keys are validated by the store too (``CacheKeyRules/validate(_:)``): an empty or too
+///   long key is ``CacheError/invalidKey``, and a batch with one bad key writes nothing.
+/// - After `close()` every operation throws ``CacheError/closed``; closing one node never
+///   removes shared entries.
 public protocol CacheStore: ClusterAdapter {
     /// The stored bytes, or `nil` when missing or expired.
     func get(_ cache: CacheName, _ key: String) async throws -> [UInt8]?
     /// Stores `value`, replacing any previous one (and its TTL).
     func set(_ cache: CacheName, _ key: String, _ value: [UInt8], ttl: Duration?) async throws
-    /// Stores `value` only when the key is absent (or expired). Returns whether it stored.
+    /// Stores `value` only when the key is absent (or expired). Returns whether it stored
+    /// (so `false` for a zero or negative `ttl`, which stores nothing). A refused add changes
+    /// nothing, not even the TTL.
     func add(_ cache: CacheName, _ key: String, _ value: [UInt8], ttl: Duration?) async throws -> Bool
     /// Removes the key. Returns whether it existed (and had not expired).
     @discardableResult
@@ -35,11 +41,13 @@ public protocol CacheStore: ClusterAdapter {
     @discardableResult
     func deleteMany(_ cache: CacheName, _ keys: [String]) async throws -> Int
     /// Atomically adds `delta` to the integer stored at `key` and returns the new value.
+    /// `ttl` applies only when this increment creates the key; a zero or negative `ttl` then
+    /// stores nothing (the would-be value is still returned).
     func increment(_ cache: CacheName, _ key: String, by delta: Int64, ttl: Duration?) async throws -> Int64
     /// The remaining lifetime of the key.
     func timeToLive(_ cache: CacheName, _ key: String) async throws -> CacheTTL
-    /// Replaces the TTL of an existing key (`nil` = persist). Never revives an expired or
-    /// missing key; returns whether the key existed.
+    /// Replaces the TTL of an existing key (`nil` = persist; zero or negative = remove it, as
+    /// for `set`). Never revives an expired or missing key; returns whether the key existed.
     @discardableResult
     func touch(_ cache: CacheName, _ key: String, ttl: Duration?) async throws -> Bool
     /// Removes every key of the named cache of this app, and nothing else.
