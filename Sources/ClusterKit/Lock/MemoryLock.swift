@@ -39,6 +39,12 @@ public final class MemoryLock<C: Clock>: DistributedLock where C.Duration == Dur
         public var holders: Int
         /// Calls waiting in `acquire`.
         public var waiters: Int
+
+        public init(keys: Int, holders: Int, waiters: Int) {
+            self.keys = keys
+            self.holders = holders
+            self.waiters = waiters
+        }
     }
 
     public let appName: String
