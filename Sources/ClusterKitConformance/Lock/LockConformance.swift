@@ -70,11 +70,6 @@ enum LockCheck {
         LockLease(key: lease.key, ownerToken: "not-" + lease.ownerToken, fencingToken: lease.fencingToken, ttl: lease.ttl)
     }
 
-    /// Fails unless `error` is a ``LockError`` with `code`.
-    static func isLockError(_ error: any Error, _ code: LockError.Code) -> Bool {
-        (error as? LockError)?.code == code
-    }
-
     static func describe(_ result: Result<LockLease, any Error>) -> String {
         switch result {
         case .success(let lease): "got \(lease)"
