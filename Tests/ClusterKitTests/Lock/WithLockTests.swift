@@ -1,0 +1,151 @@
+import ClusterKit
+import Synchronization
+import Testing
+
+/// `withLock` against a lock whose extend/release can be made to misbehave.
+@Suite("withLock")
+struct WithLockTests {
+    struct TestBodyError: Error, Equatable { let tag: Int }
+
+    /// A memory lock with switchable faults, counting calls.
+    final class ScriptedLock: DistributedLock {
+        struct Faults: Sendable {
+            var refuseExtensions = false
+            var failExtensions = false
+            var failReleases = false
+            /// Like a network client: a release from a cancelled task fails.
+            var releaseFailsWhenCancelled = false
+        }
+
+        let inner = MemoryLock(backend: MemoryBackend(), appName: "test")
+        let faults: Faults
+        private let counts = Mutex((extends: 0, releases: 0))
+
+        init(_ faults: Faults = Faults()) { self.faults = faults }
+
+        var extendCount: Int { counts.withLock { $0.extends } }
+        var releaseCount: Int { counts.withLock { $0.releases } }
+
+        func tryAcquire(_ key: String, ttl: Duration) async throws -> LockLease? {
+            try await inner.tryAcquire(key, ttl: ttl)
+        }
+
+        func acquire(_ key: String, ttl: Duration, timeout: Duration) async throws -> LockLease {
+            try await inner.acquire(key, ttl: ttl, timeout: timeout)
+        }
+
+        func release(_ lease: LockLease) async throws -> Bool {
+            counts.withLock { $0.releases += 1 }
+            if faults.failReleases { throw LockError(code: .backend, message: "release failed (scripted)") }
+            if faults.releaseFailsWhenCancelled, Task.isCancelled { throw CancellationError() }
+            return try await inner.release(lease)
+        }
+
+        func extend(_ lease: LockLease, ttl: Duration) async throws -> Bool {
+            counts.withLock { $0.extends += 1 }
+            if faults.failExtensions { throw LockError(code: .backend, message: "extend failed (scripted)") }
+            if faults.refuseExtensions { return false }
+            return try await inner.extend(lease, ttl: ttl)
+        }
+
+        func close() async { await inner.close() }
+    }
+
+    @Test func watchdogExtendsTheLeaseWhileTheBodyRuns() async throws {
+        let lock = ScriptedLock()
+        let result = try await lock.withLock("k", ttl: .milliseconds(150)) { lease in
+            try await Task.sleep(for: .milliseconds(500))
+            return lease.fencingToken
+        }
+        #expect(result > 0)
+        #expect(lock.extendCount >= 2, "a 500 ms body under a 150 ms TTL needs several extensions, got \(lock.extendCount)")
+        #expect(lock.releaseCount == 1)
+        #expect(lock.inner.statistics.keys == 0, "released after the body")
+    }
+
+    @Test(arguments: [ScriptedLock.Faults(refuseExtensions: true), ScriptedLock.Faults(failExtensions: true)])
+    func lostLeaseCancelsTheBodyAndThrowsLeaseLost(_ faults: ScriptedLock.Faults) async throws {
+        let lock = ScriptedLock(faults)
+        let bodyCancelled = Flag()
+        let error = await #expect(throws: LockError.self) {
+            try await lock.withLock("k", ttl: .milliseconds(90)) { _ in
+                do {
+                    try await Task.sleep(for: .seconds(30))
+                } catch {
+                    bodyCancelled.set()
+                    throw error
+                }
+            }
+        }
+        #expect(error?.code == .leaseLost)
+        #expect(bodyCancelled.isSet, "the body was not cancelled")
+        #expect(lock.releaseCount == 1, "withLock still releases after losing the lease")
+        #expect(lock.inner.statistics.keys == 0)
+    }
+
+    @Test func bodyIgnoringCancellationStillEndsInLeaseLost() async throws {
+        let lock = ScriptedLock(.init(refuseExtensions: true))
+        let error = await #expect(throws: LockError.self) {
+            try await lock.withLock("k", ttl: .milliseconds(60)) { _ in
+                // Ignores cancellation and returns a value after the lease was lost.
+                try? await Task.sleep(for: .milliseconds(300))
+                return 1
+            }
+        }
+        #expect(error?.code == .leaseLost)
+    }
+
+    @Test func releaseFailureDoesNotMaskTheBodysError() async throws {
+        let lock = ScriptedLock(.init(failReleases: true))
+        await #expect(throws: TestBodyError(tag: 3)) {
+            try await lock.withLock("k", ttl: .seconds(5)) { _ -> Int in throw TestBodyError(tag: 3) }
+        }
+        #expect(lock.releaseCount == 1)
+    }
+
+    @Test func releaseFailureAfterASuccessfulBodyKeepsTheValue() async throws {
+        let lock = ScriptedLock(.init(failReleases: true))
+        let value = try await lock.withLock("k", ttl: .seconds(5)) { _ in "done" }
+        #expect(value == "done")
+        #expect(lock.releaseCount == 1)
+    }
+
+    @Test func bodyThatLostItsLockByItsEndReportsLeaseLost() async throws {
+        let lock = ScriptedLock()
+        let error = await #expect(throws: LockError.self) {
+            try await lock.withLock("k", ttl: .seconds(30)) { lease in
+                _ = try await lock.inner.release(lease) // gone before withLock releases it
+                return 1
+            }
+        }
+        #expect(error?.code == .leaseLost)
+    }
+
+    @Test func cancellingTheCallerCancelsTheBodyAndStillReleases() async throws {
+        let lock = ScriptedLock(.init(releaseFailsWhenCancelled: true))
+        let entered = Flag()
+        let task = Task {
+            try await lock.withLock("k", ttl: .seconds(5)) { _ in
+                entered.set()
+                try await Task.sleep(for: .seconds(30))
+            }
+        }
+        try await waitUntil("the body runs") { entered.isSet }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(lock.releaseCount == 1)
+        #expect(lock.inner.statistics.keys == 0, "the release ran outside the cancelled task")
+    }
+
+    @Test func acquireTimeoutMeansTheBodyNeverRuns() async throws {
+        let lock = ScriptedLock()
+        _ = try #require(try await lock.tryAcquire("k", ttl: .seconds(30)))
+        let ran = Flag()
+        let error = await #expect(throws: LockError.self) {
+            try await lock.withLock("k", ttl: .seconds(5), timeout: .milliseconds(50)) { _ in ran.set() }
+        }
+        #expect(error?.code == .timedOut)
+        #expect(!ran.isSet)
+        #expect(lock.releaseCount == 0)
+    }
+}
