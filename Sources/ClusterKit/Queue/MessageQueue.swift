@@ -68,7 +68,8 @@ public protocol MessageQueue: ClusterAdapter {
 
     /// Starts a consumer that runs `handler` for each message, up to
     /// ``QueueConsumerOptions/concurrency`` at a time, acknowledging on return and
-    /// rejecting on throw or timeout.
+    /// rejecting on throw or timeout. Adapters without a native consumer return a
+    /// ``PullConsumer`` built on their pull operations, which defines the expected behaviour.
     func consume(_ queue: String, options: QueueConsumerOptions, handler: @escaping QueueHandler) async throws -> QueueConsumer
 
     /// How many messages are in each state.
@@ -121,9 +122,12 @@ extension MessageQueue {
     }
 }
 
-/// A message handler. Return to acknowledge; throw to fail the attempt. It runs in a child
-/// task that is cancelled when the message's timeout passes or the consumer is closed
-/// past its drain deadline: long handlers should check for cancellation.
+/// A message handler. Return to acknowledge; throw to fail the attempt. It runs in its own
+/// task, cancelled when the message's timeout passes or the consumer is stopped past its
+/// drain deadline: long handlers should check for cancellation. The timeout is enforced
+/// either way (the attempt is rejected at the deadline and a later return acknowledges
+/// nothing), but a handler that ignores cancellation keeps running, and keeps its
+/// concurrency slot, until it returns.
 public typealias QueueHandler = @Sendable (QueueMessage) async throws -> Void
 
 /// Optional queue guarantees.

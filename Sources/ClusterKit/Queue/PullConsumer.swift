@@ -136,6 +136,8 @@ public final class PullConsumer<C: Clock>: QueueConsumer where C.Duration == Dur
     ///
     /// Handlers still running at the deadline are cancelled but not awaited: one that ignores
     /// cancellation may still be running when this returns, and its result is discarded.
+    /// Called from inside one of this consumer's handlers, it waits for the drain deadline
+    /// (that handler is among those drained) and its message is left for redelivery.
     public func stop(drainTimeout: Duration) async {
         let task = state.withLock { state -> Task<Void, Never> in
             if let existing = state.stopTask { return existing }
