@@ -37,18 +37,39 @@ public protocol MessageQueue: ClusterAdapter {
     /// Pulls one message, waiting up to `wait` (zero = do not wait) for one to become
     /// visible. The caller owns it until ``acknowledge(_:)`` or ``reject(_:reason:)``, or
     /// until `visibilityTimeout` passes, after which it may be delivered again.
+    ///
+    /// A waiting receive is woken as soon as a message becomes visible (no polling delay on
+    /// adapters that can be notified). Cancelling it ends the wait with `CancellationError`;
+    /// a message the adapter had already taken is never lost: it is either returned or
+    /// left in flight, to be redelivered after its visibility timeout.
     func receive(_ queue: String, wait: Duration, visibilityTimeout: Duration) async throws -> QueueDelivery?
 
-    /// Removes a received message for good. Acknowledging twice is harmless.
+    /// Renews the claim on a received message: no other consumer gets it before `by` from
+    /// now (adapters whose claim period is fixed by the reader, such as Redis Streams, reset
+    /// the claim's idle time instead). A zero or negative `by` gives the message up: it
+    /// becomes visible again at once and its next delivery counts as a new attempt.
+    ///
+    /// Returns `false` when the delivery is no longer this caller's (its visibility timeout
+    /// passed, or it was acknowledged or rejected): another consumer may then be processing
+    /// the message, and the caller should not count on its acknowledgement.
+    func extendVisibility(_ delivery: QueueDelivery, by: Duration) async throws -> Bool
+
+    /// Removes a received message for good. Acknowledging twice is harmless. Fails with
+    /// ``QueueError/Code/unknownDelivery`` when the claim was lost and the message was
+    /// delivered again (to this or another consumer); the message is then left to its new
+    /// owner.
     func acknowledge(_ delivery: QueueDelivery) async throws
 
     /// Records a failed attempt: the message is retried after its backoff, or moved to the
-    /// dead-letter store when it has used ``QueueMessage/maxAttempts``.
+    /// dead-letter store when it has used ``QueueMessage/maxAttempts``. Fails with
+    /// ``QueueError/Code/unknownDelivery`` when the delivery is no longer owned (already
+    /// settled, or its visibility timeout passed, which already counted the attempt).
     func reject(_ delivery: QueueDelivery, reason: String) async throws
 
     /// Starts a consumer that runs `handler` for each message, up to
     /// ``QueueConsumerOptions/concurrency`` at a time, acknowledging on return and
-    /// rejecting on throw or timeout.
+    /// rejecting on throw or timeout. Adapters without a native consumer return a
+    /// ``PullConsumer`` built on their pull operations, which defines the expected behaviour.
     func consume(_ queue: String, options: QueueConsumerOptions, handler: @escaping QueueHandler) async throws -> QueueConsumer
 
     /// How many messages are in each state.
@@ -101,9 +122,12 @@ extension MessageQueue {
     }
 }
 
-/// A message handler. Return to acknowledge; throw to fail the attempt. It runs in a child
-/// task that is cancelled when the message's timeout passes or the consumer is closed
-/// past its drain deadline: long handlers should check for cancellation.
+/// A message handler. Return to acknowledge; throw to fail the attempt. It runs in its own
+/// task, cancelled when the message's timeout passes or the consumer is stopped past its
+/// drain deadline: long handlers should check for cancellation. The timeout is enforced
+/// either way (the attempt is rejected at the deadline and a later return acknowledges
+/// nothing), but a handler that ignores cancellation keeps running, and keeps its
+/// concurrency slot, until it returns.
 public typealias QueueHandler = @Sendable (QueueMessage) async throws -> Void
 
 /// Optional queue guarantees.

@@ -30,4 +30,20 @@ public struct QueueError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { "QueueError.\(code): \(message)" }
 
     public static let closed = QueueError(code: .closed, message: "the queue adapter is closed")
+
+    /// The delivery of message `id` is no longer owned by the caller.
+    public static func unknownDelivery(_ id: QueueMessageID, queue: String) -> QueueError {
+        QueueError(code: .unknownDelivery,
+                   message: "message \(id) of queue '\(queue)' is no longer held by this delivery (settled, or redelivered after its visibility timeout)")
+    }
+
+    /// A body of `size` bytes exceeds the adapter's `limit`.
+    public static func messageTooLarge(size: Int, limit: Int) -> QueueError {
+        QueueError(code: .messageTooLarge, message: "message body of \(size) bytes exceeds the limit of \(limit) bytes")
+    }
+
+    /// A handler ran past its `timeout`.
+    public static func timedOut(_ timeout: Duration) -> QueueError {
+        QueueError(code: .timedOut, message: "handler ran longer than its timeout of \(timeout)")
+    }
 }

@@ -92,7 +92,8 @@ public struct QueueConsumerOptions: Sendable {
     /// How long a message may stay unacknowledged before another consumer may take it,
     /// when this consumer stops extending its claim (it died).
     public var visibilityTimeout: Duration
-    /// How often a paused (gated) consumer asks its gate again.
+    /// How often a gated consumer asks its gate again; with a gate set, also the longest a
+    /// single pull waits, so a closing gate takes effect within this interval.
     public var gateInterval: Duration
 
     public init(

@@ -1,0 +1,63 @@
+import Synchronization
+
+/// Wakes tasks waiting for "something changed" without lost wake-ups.
+///
+/// A waiter reads ``generation`` before it looks at the state it cares about, then calls
+/// ``wait(after:)`` with that value: if anything notified in between, the wait returns at
+/// once. Every wait also ends when its task is cancelled, and leaves no waiter behind.
+final class QueueWakeSignal: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    /// Changes with every ``notifyAll()``.
+    var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Wakes every current waiter and makes waits on older generations return at once.
+    func notifyAll() {
+        let waiters = state.withLock { state in
+            state.generation &+= 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns after a notification later than `observed`, or when the task is cancelled.
+    func wait(after observed: UInt64) async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID &+= 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.generation != observed || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume()
+        }
+    }
+
+    /// Returns after a notification later than `observed`, when `sleep` returns (a timer), or
+    /// when the task is cancelled, whichever comes first.
+    func wait(after observed: UInt64, orUntil sleep: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wait(after: observed) }
+            group.addTask { await sleep() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
