@@ -235,7 +235,7 @@ struct WorkerIDLeaseTests {
 }
 
 /// Waits up to `seconds` for `task` to finish, failing instead of hanging.
-private func waitForWorkerIDTask<T: Sendable>(_ task: Task<T, any Error>, seconds: Double) async throws {
+func waitForWorkerIDTask<T: Sendable>(_ task: Task<T, any Error>, seconds: Double) async throws {
     let finished = Mutex(false)
     let watcher = Task {
         _ = await task.result
