@@ -61,12 +61,12 @@ public final class SnowflakeGenerator: Sendable {
     ///   - workerID: the worker ID to issue under, read on every ``next()``; `nil` refuses.
     ///   - now: the wall clock in milliseconds since 1970 (the system clock by default).
     ///   - maximumClockRollback: see the type's documentation; 1 s by default.
-    ///   - sleep: how waits happen (tests pass one that advances their `now`).
+    ///   - sleep: how waits happen: ``defaultWait(_:)``; tests pass one that advances their `now`.
     public init(layout: SnowflakeLayout = .nocobase,
                 workerID: @escaping @Sendable () -> Int?,
                 now: @escaping @Sendable () -> Int64 = SnowflakeGenerator.systemMilliseconds,
                 maximumClockRollback: Duration = .seconds(1),
-                sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }) {
+                sleep: @escaping @Sendable (Duration) async throws -> Void = SnowflakeGenerator.defaultWait) {
         self.layout = layout
         self.workerID = workerID
         self.now = now
@@ -104,6 +104,20 @@ public final class SnowflakeGenerator: Sendable {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+    }
+
+    /// How ``next()`` waits unless told otherwise: a sleep, except that a wait of at most a
+    /// millisecond yields instead (and the generator then checks the clock again). The clock
+    /// reads whole milliseconds, so "1 ms" often means a fraction of one, and a 1 ms timer
+    /// overshoots: a millisecond layout issuing at full speed would lose a third of its rate
+    /// to sleeping. Throws `CancellationError` when the task is cancelled.
+    public static func defaultWait(_ duration: Duration) async throws {
+        if duration <= .milliseconds(1) {
+            try Task.checkCancellation()
+            await Task.yield()
+        } else {
+            try await Task.sleep(for: duration)
+        }
     }
 
     /// Issues an ID, or says how long to wait before trying again.

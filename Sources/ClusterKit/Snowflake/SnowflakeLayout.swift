@@ -4,7 +4,7 @@
 ///
 /// ``nocobase`` is NocoBase's 53-bit layout (IDs stay exact as JavaScript numbers);
 /// ``milliseconds(epochMilliseconds:workerBits:sequenceBits:)`` builds 63-bit
-/// millisecond layouts in the style of Twitter's.
+/// millisecond layouts like Twitter's.
 public struct SnowflakeLayout: Sendable, Hashable, CustomStringConvertible {
     /// The resolution of the timestamp field.
     public enum TimeUnit: Sendable, Hashable {
@@ -61,11 +61,13 @@ public struct SnowflakeLayout: Sendable, Hashable, CustomStringConvertible {
         }
     }()
 
-    /// A 63-bit millisecond layout: `workerBits` (default 10: IDs 0–1023) and
-    /// `sequenceBits` (default 12: 4,096 IDs per millisecond per worker); the timestamp gets
-    /// the remaining bits (41 by default: about 69 years from the epoch, which defaults to
-    /// NocoBase's, 2020-11-11 UTC).
-    public static func milliseconds(epochMilliseconds: Int64 = 1_605_024_000_000, workerBits: Int = 10, sequenceBits: Int = 12) throws(SnowflakeError) -> SnowflakeLayout {
+    /// A 63-bit millisecond layout; the timestamp gets the bits worker and sequence leave.
+    /// The defaults keep NocoBase's field widths — 5 worker bits (IDs 0–31, the default
+    /// `WORKER_ID_MAX`) and 16 sequence bits (65,536 IDs per millisecond per worker) — which
+    /// leaves 42 timestamp bits: about 139 years from the epoch (NocoBase's by default,
+    /// 2020-11-11 UTC). For a larger `WORKER_ID_MAX` pass more worker bits; Twitter's layout
+    /// is 10 worker and 12 sequence bits (4,096 IDs per millisecond, 41 timestamp bits).
+    public static func milliseconds(epochMilliseconds: Int64 = 1_605_024_000_000, workerBits: Int = 5, sequenceBits: Int = 16) throws(SnowflakeError) -> SnowflakeLayout {
         try SnowflakeLayout(epochMilliseconds: epochMilliseconds, timeUnit: .milliseconds, workerBits: workerBits, sequenceBits: sequenceBits, totalBits: 63)
     }
 

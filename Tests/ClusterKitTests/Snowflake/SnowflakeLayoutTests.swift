@@ -42,7 +42,7 @@ struct SnowflakeLayoutTests {
         let millisecond = try SnowflakeLayout.milliseconds()
         for _ in 0..<1_000 {
             let parts = SnowflakeParts(timestamp: Int64.random(in: 1_605_024_000_000...1_900_000_000_000),
-                                       workerID: Int.random(in: 0...1023), sequence: Int.random(in: 0...4095))
+                                       workerID: Int.random(in: 0...31), sequence: Int.random(in: 0...65_535))
             let id = try millisecond.makeID(timestampMilliseconds: parts.timestamp, workerID: parts.workerID, sequence: parts.sequence)
             #expect(millisecond.parse(id) == parts)
         }
@@ -52,11 +52,12 @@ struct SnowflakeLayoutTests {
         let layout = try SnowflakeLayout.milliseconds()
         #expect(layout.timeUnit == .milliseconds)
         #expect(layout.totalBits == 63)
-        #expect((layout.timestampBits, layout.workerBits, layout.sequenceBits) == (41, 10, 12))
-        let custom = try SnowflakeLayout.milliseconds(epochMilliseconds: 0, workerBits: 5, sequenceBits: 16)
-        #expect(custom.timestampBits == 42)
-        let id = try custom.makeID(timestampMilliseconds: 1_000, workerID: 2, sequence: 7)
-        #expect(id == 1_000 << 21 | 2 << 16 | 7)
+        #expect((layout.timestampBits, layout.workerBits, layout.sequenceBits) == (42, 5, 16))
+        #expect(layout.epochMilliseconds == SnowflakeLayout.nocobase.epochMilliseconds)
+        let twitter = try SnowflakeLayout.milliseconds(epochMilliseconds: 0, workerBits: 10, sequenceBits: 12)
+        #expect(twitter.timestampBits == 41)
+        let id = try twitter.makeID(timestampMilliseconds: 1_000, workerID: 2, sequence: 7)
+        #expect(id == 1_000 << 22 | 2 << 12 | 7)
     }
 
     @Test func impossibleLayoutsAreRejected() {
