@@ -147,6 +147,7 @@ public final class WorkerIDLease: Sendable {
     /// Keeps a lease held until the calling task is cancelled (then returns) or ``release()``
     /// is called (then returns too); see the type's documentation. Throws only
     /// ``WorkerIDError/closed`` when the allocator was closed (the lease is then marked lost).
+    /// Run one `maintain()` per lease at a time.
     public func maintain() async throws {
         var renewalFailures = 0
         var acquisitionFailures = 0
@@ -170,6 +171,8 @@ public final class WorkerIDLease: Sendable {
                     return
                 } catch let error as WorkerIDError where error.code == .closed {
                     throw error
+                } catch let error as WorkerIDError where error.code == .notHeld {
+                    continue // release() was called meanwhile: the next step stops
                 } catch {
                     acquisitionFailures += 1
                     let delay = Backoff.reconnect.delay(forRetry: acquisitionFailures)
@@ -184,6 +187,8 @@ public final class WorkerIDLease: Sendable {
                     ? validUntil - validity + renewalInterval
                     : lastAttempt + Backoff.reconnect.delay(forRetry: renewalFailures)
                 guard (try? await clock.sleep(until: min(due, validUntil))) != nil else { return }
+                // Released, or replaced by acquire() after a loss, while sleeping: start over.
+                guard state.withLock({ $0.held == held }) else { continue }
                 let attempt = clock.now
                 if attempt >= validUntil {
                     markLost(held, reason: "not renewed within \(validity)")
