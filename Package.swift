@@ -29,7 +29,10 @@ let package = Package(
         // One conformance suite per primitive, for this package and third-party adapters.
         .target(
             name: "ClusterKitConformance",
-            dependencies: ["ClusterKit"]
+            dependencies: [
+                "ClusterKit",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The `clusterkit` command-line tool: demo, doctor, conformance.
         .executableTarget(
@@ -43,11 +46,16 @@ let package = Package(
         ),
         .testTarget(
             name: "ClusterKitTests",
-            dependencies: ["ClusterKit", "ClusterKitConformance"]
+            dependencies: [
+                "ClusterKit",
+                "ClusterKitConformance",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "ClusterKitCLITests",
-            dependencies: ["ClusterKit"]
+            dependencies: ["clusterkit"]
         ),
     ],
     swiftLanguageModes: [.v6]

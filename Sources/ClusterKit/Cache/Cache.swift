@@ -74,7 +74,7 @@ public struct Cache: Sendable {
         let store = self.store
         let name = self.name
         let codec = self.codec
-        let bytes = try await singleFlight.run("\(name.rawValue):\(key)") {
+        let bytes = try await singleFlight.run(Array(name.rawValue.utf8) + [0] + Array(key.utf8)) {
             // Another flight may have filled the key while this one waited to start.
             if let cached = try await store.get(name, key) { return cached }
             let value = try await compute()

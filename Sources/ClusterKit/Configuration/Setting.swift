@@ -82,13 +82,12 @@ public enum ClusterSettings {
 
     /// All settings, in documentation order.
     public static let all: [Setting] = [
-        appName, nodeID, logLevel,
+        appName, nodeID, logLevel, redisURL, rabbitMQURL,
         cacheStore, cacheMemoryMax, cacheRedisURL,
         pubsubAdapter, pubsubRedisURL,
         lockAdapter, lockRedisURL,
         queueAdapter, queueRedisURL, queueRabbitMQURL,
         workerIDAdapter, workerIDRedisURL, workerIDMax, workerIDLeaseTTL,
-        redisURL, rabbitMQURL,
     ]
 
     /// The selector variable of a primitive.

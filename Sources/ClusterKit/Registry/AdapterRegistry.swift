@@ -15,21 +15,26 @@ public struct AdapterRegistry: Sendable {
         public let name: String
         /// Other accepted names (`local` for the memory lock).
         public let aliases: [String]
-        /// The URL scheme family the adapter reads (`redis`, `amqp`), or `nil` for none.
-        /// Selects the URL variables: `<PRIMITIVE>_<NAME>_URL`, then `<NAME>_URL`.
+        /// The word naming the adapter's URL variables (`redis`, `rabbitmq`), or `nil` when it
+        /// takes no URL: `<PRIMITIVE PREFIX>_<WORD>_URL`, then `<WORD>_URL`.
         public let urlName: String?
         /// Used when neither URL variable is set (a warning is logged once).
         public let defaultURL: String?
         /// Whether nodes in different processes share state through this adapter. When every
         /// selected adapter is networked, `clusterkit demo` runs nodes as separate processes.
         public let isNetworked: Bool
+        /// Optional conformance capabilities the adapter declares (`durable`, …); the
+        /// conformance suites run the matching capability cases.
+        public let capabilities: Set<String>
 
-        public init(name: String, aliases: [String] = [], urlName: String? = nil, defaultURL: String? = nil, isNetworked: Bool) {
+        public init(name: String, aliases: [String] = [], urlName: String? = nil, defaultURL: String? = nil, isNetworked: Bool,
+                    capabilities: Set<String> = []) {
             self.name = name
             self.aliases = aliases
             self.urlName = urlName
             self.defaultURL = defaultURL
             self.isNetworked = isNetworked
+            self.capabilities = capabilities
         }
     }
 

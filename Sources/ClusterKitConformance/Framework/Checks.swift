@@ -1,4 +1,5 @@
 import ClusterKit
+import Synchronization
 
 /// Fails the case with `message` unless `condition` holds.
 public func check(_ condition: Bool, _ message: @autoclosure () -> String) throws(ConformanceFailure) {
@@ -55,5 +56,3 @@ public final class Collector<Value: Sendable>: Sendable {
     public var values: [Value] { storage.withLock { $0 } }
     public var count: Int { storage.withLock { $0.count } }
 }
-
-import Synchronization

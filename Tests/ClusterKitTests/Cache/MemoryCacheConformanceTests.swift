@@ -11,7 +11,7 @@ func memoryCacheTarget(capabilities: Set<String> = [], maximumEntries: Int = 200
     }
 }
 
-@Suite("Memory cache conformance")
+@Suite("Memory cache conformance", .serialized)
 struct MemoryCacheConformanceTests {
     @Test("memory cache passes", arguments: CacheConformance.suite.caseNames)
     func conformance(caseName: String) async {

@@ -2,7 +2,7 @@ import ClusterKit
 import ClusterKitConformance
 import Testing
 
-@Suite("Memory lock conformance")
+@Suite("Memory lock conformance", .serialized)
 struct MemoryLockConformanceTests {
     @Test(arguments: LockConformance.suite.caseNames)
     func memoryLockPasses(_ caseName: String) async {

@@ -3,7 +3,7 @@ import ClusterKitConformance
 import Testing
 
 /// The whole pub/sub conformance suite against the memory adapter, one test per case.
-@Suite("MemoryPubSub conformance")
+@Suite("MemoryPubSub conformance", .serialized)
 struct MemoryPubSubConformanceTests {
     /// Nodes on one fresh backend per case.
     static func target(_ backend: MemoryBackend = MemoryBackend()) -> ConformanceTarget<any PubSub> {

@@ -2,7 +2,7 @@ import ClusterKit
 import ClusterKitConformance
 import Testing
 
-@Suite("Queue conformance: memory adapter")
+@Suite("Queue conformance: memory adapter", .serialized)
 struct QueueMemoryConformanceTests {
     @Test(arguments: QueueConformance.suite.caseNames)
     func memoryAdapterPasses(_ name: String) async {

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct ClusterKitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clusterkit",
+        abstract: "Cluster primitives for Swift servers: demo, health check and conformance suites.",
+        discussion: """
+            Adapters are chosen by environment variables (and a .env file in the working directory):
+            CACHE_DEFAULT_STORE, PUBSUB_ADAPTER, QUEUE_ADAPTER, LOCK_ADAPTER_DEFAULT, WORKER_ID_ADAPTER,
+            with URLs from their own variables or REDIS_URL / RABBITMQ_URL. See `clusterkit settings`.
+            """,
+        subcommands: [DemoCommand.self, DoctorCommand.self, ConformanceCommand.self, SettingsCommand.self, DemoNodeCommand.self]
+    )
+}
