@@ -7,6 +7,10 @@ let package = Package(
     products: [
         .library(name: "ClusterKit", targets: ["ClusterKit"]),
         .library(name: "ClusterKitConformance", targets: ["ClusterKitConformance"]),
+        .library(name: "ClusterKitRedis", targets: ["ClusterKitRedis"]),
+        .library(name: "ClusterKitRedisTesting", targets: ["ClusterKitRedisTesting"]),
+        .library(name: "ClusterKitRabbitMQ", targets: ["ClusterKitRabbitMQ"]),
+        .library(name: "ClusterKitRabbitMQTesting", targets: ["ClusterKitRabbitMQTesting"]),
         .executable(name: "clusterkit", targets: ["clusterkit"]),
     ],
     dependencies: [
@@ -34,12 +38,54 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Redis backend: hiredis through a system-library shim. Only apps that link this
+        // target need libhiredis-dev.
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM rejects with a
+        // warning; the shim includes <hiredis/hiredis.h> from the default include path.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
+        ),
+        .target(
+            name: "ClusterKitRedis",
+            dependencies: [
+                "ClusterKit",
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test support: a private redis-server on a free loopback port, killable and restartable.
+        .target(
+            name: "ClusterKitRedisTesting",
+            dependencies: ["ClusterKitRedis", .product(name: "Logging", package: "swift-log")]
+        ),
+        // RabbitMQ backend: rabbitmq-c through a system-library shim.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"]), .brew(["rabbitmq-c"])]
+        ),
+        .target(
+            name: "ClusterKitRabbitMQ",
+            dependencies: [
+                "ClusterKit",
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test support: a private rabbitmq-server (own node name, ports, dirs), stoppable.
+        .target(
+            name: "ClusterKitRabbitMQTesting",
+            dependencies: ["ClusterKitRabbitMQ", .product(name: "Logging", package: "swift-log")]
+        ),
         // The `clusterkit` command-line tool: demo, doctor, conformance.
         .executableTarget(
             name: "clusterkit",
             dependencies: [
                 "ClusterKit",
                 "ClusterKitConformance",
+                "ClusterKitRedis",
+                "ClusterKitRabbitMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -51,6 +97,24 @@ let package = Package(
                 "ClusterKitConformance",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "ClusterKitRedisTests",
+            dependencies: [
+                "ClusterKitRedis",
+                "ClusterKitRedisTesting",
+                "ClusterKitConformance",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ClusterKitRabbitMQTests",
+            dependencies: [
+                "ClusterKitRabbitMQ",
+                "ClusterKitRabbitMQTesting",
+                "ClusterKitConformance",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
