@@ -30,6 +30,26 @@ struct CLITests {
         #expect(adapters == ["cache": "memory", "pubsub": "memory", "queue": "memory", "lock": "memory", "workerId": "memory"])
     }
 
+    @Test("demo --mode multi-process runs its node as a child process speaking the line protocol")
+    func demoMultiProcessPlumbing() async throws {
+        let output = try await CLIRunner.run(["demo", "--json", "--mode", "multi-process", "--nodes", "1", "--jobs", "150", "--ids", "500"])
+        #expect(output.status == 0, "stderr: \(output.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
+                                  "stdout is not one JSON object: \(output.stdout)")
+        #expect(object["mode"] as? String == "multi-process")
+        #expect(object["jobsProcessed"] as? Int == 150)
+        #expect(object["lockCounter"] as? Int == 150)
+        #expect(object["signalsReceived"] as? Int == 1)
+        #expect(object["ok"] as? Bool == true)
+    }
+
+    @Test("multi-process mode with several nodes refuses per-process (memory) adapters")
+    func demoMultiProcessNeedsNetworkedAdapters() async throws {
+        let output = try await CLIRunner.run(["demo", "--mode", "multi-process", "--nodes", "2"])
+        #expect(output.status != 0)
+        #expect(output.stderr.contains("cache=memory"))
+    }
+
     @Test("doctor on defaults reports every primitive healthy")
     func doctorHealthy() async throws {
         let output = try await CLIRunner.run(["doctor"])

@@ -30,6 +30,13 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print exactly one JSON object on stdout; progress goes to stderr.")
     var json = false
 
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case auto, inProcess = "in-process", multiProcess = "multi-process"
+    }
+
+    @Option(name: .long, help: "auto (multi-process once every adapter is networked), in-process or multi-process.")
+    var mode: Mode = .auto
+
     func validate() throws {
         guard (1...64).contains(nodes) else { throw ValidationError("--nodes must be in 1...64") }
         guard (0...1_000_000).contains(jobs) else { throw ValidationError("--jobs must be in 0...1000000") }
@@ -47,7 +54,21 @@ struct DemoCommand: AsyncParsableCommand {
         } catch {
             CommandEnvironment.fail(error.message, status: 2)
         }
-        let multiProcess = adapters.values.allSatisfy(\.registration.isNetworked)
+        let networked = adapters.values.allSatisfy(\.registration.isNetworked)
+        let multiProcess: Bool
+        switch mode {
+        case .auto: multiProcess = networked
+        case .inProcess: multiProcess = false
+        case .multiProcess:
+            // Memory adapters keep state per process: separate processes would not share a
+            // queue, counter or signals. One node is still a faithful run of the machinery.
+            let local = adapters.values.filter { !$0.registration.isNetworked }.map { "\($0.primitive)=\($0.name)" }.sorted()
+            if !local.isEmpty && nodes > 1 {
+                CommandEnvironment.fail("--mode multi-process needs networked adapters for every primitive with --nodes > 1; "
+                    + "these keep state per process: \(local.joined(separator: ", "))", status: 2)
+            }
+            multiProcess = true
+        }
         let plan = DemoPlan(runID: String(UInt64.random(in: 0 ... .max), radix: 36), nodes: nodes, jobs: jobs, idsPerNode: ids,
                             handlerConcurrency: concurrency)
         let mode = multiProcess ? "multi-process" : "in-process"
