@@ -29,14 +29,14 @@ final class AMQPConnection {
             throw RabbitMQError(code: .connectionFailed, message: "could not allocate a connection to \(where_)")
         }
         self.state = state
+        // From here on a throw runs deinit, which destroys the state: mark it unusable only.
+        isBroken = true
         guard let socket = amqp_tcp_socket_new(state) else {
-            amqp_destroy_connection(state)
             throw RabbitMQError(code: .connectionFailed, message: "could not create a socket for \(where_)")
         }
         var connectTV = timeval(duration: connectTimeout)
         let status = amqp_socket_open_noblock(socket, url.host, Int32(clamping: url.port), &connectTV)
         guard status == AMQP_STATUS_OK.rawValue else {
-            amqp_destroy_connection(state)
             let reason = String(cString: amqp_error_string2(status))
             throw RabbitMQError(code: .connectionFailed, message: "could not connect to \(where_) within \(connectTimeout): \(reason)")
         }
@@ -46,9 +46,9 @@ final class AMQPConnection {
         amqp_set_rpc_timeout(state, &rpcTV)
         let reply = ck_amqp_login_plain(state, url.virtualHost, 0, 131_072, Int32(clamping: heartbeat), url.username, url.password)
         if let error = AMQPConnection.loginError(reply, where_: where_, vhost: url.virtualHost, user: url.username, timeout: connectTimeout) {
-            amqp_destroy_connection(state)
             throw error
         }
+        isBroken = false
         try openChannel(1)
     }
 
