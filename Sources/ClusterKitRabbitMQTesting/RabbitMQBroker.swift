@@ -20,6 +20,8 @@ public final class RabbitMQBroker: Sendable {
     public let nodeName: String
     public let directory: String
     private let environment: [String: String]
+    /// The `rabbitmq-server` shell wrapper, which outlives a killed node unless killed too.
+    private let wrapperPID: Int32
 
     static let serverBinary = "/usr/lib/rabbitmq/bin/rabbitmq-server"
     static let controlBinary = "/usr/lib/rabbitmq/bin/rabbitmqctl"
@@ -46,7 +48,8 @@ public final class RabbitMQBroker: Sendable {
         let description: String
     }
 
-    private init(port: Int, nodeName: String, directory: String, environment: [String: String]) {
+    private init(port: Int, nodeName: String, directory: String, environment: [String: String], wrapperPID: Int32) {
+        self.wrapperPID = wrapperPID
         self.port = port
         self.nodeName = nodeName
         self.directory = directory
@@ -92,7 +95,7 @@ public final class RabbitMQBroker: Sendable {
         server.standardOutput = output
         server.standardError = output
         try server.run()
-        let broker = RabbitMQBroker(port: port, nodeName: nodeName, directory: directory, environment: environment)
+        let broker = RabbitMQBroker(port: port, nodeName: nodeName, directory: directory, environment: environment, wrapperPID: server.processIdentifier)
         do {
             // await_startup fails at once while the node is not registered yet: retry it.
             let deadline = ContinuousClock.now.advanced(by: .seconds(90))
@@ -148,6 +151,7 @@ public final class RabbitMQBroker: Sendable {
         if let pid = try? String(contentsOfFile: "\(directory)/broker.pid", encoding: .utf8), let number = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
             kill(number, SIGKILL)
         }
+        kill(wrapperPID, SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
