@@ -1,0 +1,337 @@
+import ClusterKit
+import Logging
+import Synchronization
+import Glibc
+
+/// The `rabbitmq` ``MessageQueue``: durable queues on a RabbitMQ broker through rabbitmq-c.
+///
+/// ## Guarantees
+/// - **Durable**: queues are durable and messages persistent; ``publish(_:_:options:)``
+///   returns only after the broker's publisher confirm (pipelined with other publishes on
+///   the node's publisher connection), so a returned publish survives a broker restart.
+/// - **At-least-once**: messages are pulled with `basic.get` and stay unacknowledged on the
+///   node's consumer connection until acknowledged. A node that dies (or whose connection
+///   drops) gives its messages back at once; a message whose visibility timeout passes
+///   without renewal is requeued by this node. Such a redelivery counts as the next attempt
+///   (a message redelivered several times by the broker counts one extra attempt). A
+///   publish re-sent after a reconnect also counts as the next attempt, as its first copy
+///   may have been enqueued too.
+/// - **Retries and delays** go through a chain of per-delay TTL queues that dead-letter
+///   back into the queue (see ``RabbitMQQueueTopology``): no plugin, due order kept;
+///   delays are rounded up to 4 ms.
+/// - **Dead letters** (after `maxAttempts`) are re-published with their last error into
+///   `APP:queue:<name>:dead`, listed with `basic.get` + requeue, re-driven by re-publishing.
+/// - **Counts** come from the broker, so every node sees the same figures: waiting and dead
+///   from `queue.declare`, delayed from the delay chain, in-flight from the consumer count
+///   of `APP:queue:<name>:inflight`, where each held message registers one consumer.
+///
+/// Consumers are ``PullConsumer``s over these operations (bounded concurrency, gate,
+/// enforced timeouts, claim renewal, graceful drain).
+public final class RabbitMQMessageQueue: MessageQueue {
+    public let nodeID: NodeID
+    public let appName: String
+    public var capabilities: QueueCapabilities { .durable }
+
+    private let publisher: RabbitMQPublisher
+    private let session: RabbitMQSession
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var closing = false
+        var closed = false
+        var consumers: [UInt64: PullConsumer<ContinuousClock>] = [:]
+        var nextConsumerID: UInt64 = 0
+        var maintenance: Task<Void, Never>?
+    }
+
+    /// Connects the publisher and consumer connections; throws ``RabbitMQError`` when the
+    /// broker cannot be reached or refuses the login (within the connect timeout).
+    public init(settings: RabbitMQConnectionSettings, appName: String, nodeID: NodeID,
+                logger: Logger = Logger(label: "clusterkit.queue.rabbitmq")) async throws {
+        self.nodeID = nodeID
+        self.appName = appName
+        self.logger = logger
+        let label = String(nodeID.rawValue.prefix(12))
+        publisher = RabbitMQPublisher(settings: settings, label: label, logger: logger)
+        session = RabbitMQSession(settings: settings, label: label, logger: logger)
+        do {
+            try await publisher.start()
+            try await session.start()
+        } catch {
+            await publisher.close()
+            await session.close()
+            throw error
+        }
+        let heartbeatEvery = Duration.seconds(max(1, settings.heartbeatSeconds)) / 3
+        let (publisher, session) = (publisher, session)
+        let maintenance = Task {
+            var sinceKeepalive = ContinuousClock.now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(20))
+                await session.maintain()
+                if ContinuousClock.now - sinceKeepalive >= heartbeatEvery {
+                    sinceKeepalive = ContinuousClock.now
+                    await publisher.keepalive()
+                }
+            }
+        }
+        state.withLock { $0.maintenance = maintenance }
+    }
+
+    /// The registry's factory: URL from the context (default `AMQPURL.defaultText`).
+    public convenience init(context: AdapterContext) async throws {
+        let url = try (context.url ?? ConnectionURL(AMQPURL.defaultText)).amqp()
+        try await self.init(settings: RabbitMQConnectionSettings(url: url), appName: context.appName, nodeID: context.nodeID, logger: context.logger)
+    }
+
+    private func topology(_ queue: String) -> RabbitMQQueueTopology {
+        RabbitMQQueueTopology(appName: appName, queue: queue)
+    }
+
+    private func ensureOpen(allowClosing: Bool = false) throws(QueueError) {
+        let (closing, closed) = state.withLock { ($0.closing, $0.closed) }
+        if closed || (closing && !allowClosing) { throw QueueError.closed }
+    }
+
+    /// Maps backend errors to ``QueueError``: `closed` stays `closed`, the rest is `backend`
+    /// with the typed error's text (which never contains the password).
+    private func backend<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RabbitMQError {
+            if error.code == .closed { throw QueueError.closed }
+            throw QueueError(code: .backend, message: error.description)
+        }
+    }
+
+    // MARK: Publishing
+
+    @discardableResult
+    public func publish(_ queue: String, _ body: [UInt8], options: QueuePublishOptions) async throws -> QueueMessageID {
+        try QueueNameRules.validate(queue)
+        try ensureOpen()
+        let id = QueueMessageID(String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16))
+        let now = RabbitMQMessageQueue.wallClockMilliseconds()
+        let message = QueueMessage(id: id, queue: queue, body: body, headers: options.headers, attempt: 1, maxAttempts: options.maxAttempts,
+                                   timeout: options.timeout, backoff: options.backoff, publishedAtMilliseconds: now)
+        try await send(message, delay: options.delay ?? .zero)
+        return id
+    }
+
+    /// Publishes `message` to its queue, through the delay chain when `delay` is positive.
+    private func send(_ message: QueueMessage, delay: Duration, extra: [(String, String)] = [], toDead: Bool = false) async throws {
+        let topology = topology(message.queue)
+        let outgoing: AMQPOutgoing
+        var delays = false
+        if toDead {
+            outgoing = RabbitMQMessageCodec.outgoing(message, exchange: "", routingKey: topology.dead, extra: extra)
+        } else if let key = RabbitMQQueueTopology.delayRoutingKey(delay) {
+            delays = true
+            outgoing = RabbitMQMessageCodec.outgoing(message, exchange: topology.delayEntry, routingKey: key, extra: extra)
+        } else {
+            outgoing = RabbitMQMessageCodec.outgoing(message, exchange: "", routingKey: topology.main, extra: extra)
+        }
+        try await backend { try await publisher.publish(outgoing, topology: topology, delays: delays) }
+    }
+
+    // MARK: Pulling
+
+    public func receive(_ queue: String, wait: Duration, visibilityTimeout: Duration) async throws -> QueueDelivery? {
+        try QueueNameRules.validate(queue)
+        let topology = topology(queue)
+        let deadline = ContinuousClock.now.advanced(by: max(wait, .zero))
+        var pause = Duration.milliseconds(5)
+        while true {
+            try ensureOpen()
+            if let (receipt, incoming) = try await backend({ try await session.get(topology, visibility: visibilityTimeout) }) {
+                return QueueDelivery(message: RabbitMQMessageCodec.message(incoming, queue: queue), receipt: receipt.description)
+            }
+            let now = ContinuousClock.now
+            if now >= deadline { return nil }
+            // basic.get cannot block: poll, from 5 ms up to 50 ms apart.
+            try await Task.sleep(until: min(deadline, now.advanced(by: pause)), clock: .continuous)
+            pause = min(pause * 2, .milliseconds(50))
+        }
+    }
+
+    private func receipt(_ delivery: QueueDelivery) throws(QueueError) -> RabbitMQSession.Receipt {
+        guard let receipt = RabbitMQSession.Receipt(delivery.receipt) else {
+            throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue)
+        }
+        return receipt
+    }
+
+    public func extendVisibility(_ delivery: QueueDelivery, by: Duration) async throws -> Bool {
+        try ensureOpen(allowClosing: true)
+        let receipt = try receipt(delivery)
+        return try await backend { try await session.extend(receipt, by: by) }
+    }
+
+    public func acknowledge(_ delivery: QueueDelivery) async throws {
+        try ensureOpen(allowClosing: true)
+        let receipt = try receipt(delivery)
+        guard try await backend({ try await session.acknowledge(receipt) }) else {
+            throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue)
+        }
+    }
+
+    /// Re-publishes the message (to the delay chain for its backoff, or to the dead-letter
+    /// queue after its last attempt), waits for the confirm, then acknowledges the original.
+    public func reject(_ delivery: QueueDelivery, reason: String) async throws {
+        try ensureOpen(allowClosing: true)
+        let receipt = try receipt(delivery)
+        guard await session.beginSettling(receipt) else {
+            throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue)
+        }
+        var message = delivery.message
+        do {
+            if message.attempt >= message.maxAttempts {
+                let died = RabbitMQMessageQueue.wallClockMilliseconds()
+                try await send(message, delay: .zero, extra: [(RabbitMQMessageCodec.errorKey, reason), (RabbitMQMessageCodec.diedKey, String(died))], toDead: true)
+            } else {
+                let delay = message.backoff.delay(forRetry: message.attempt)
+                message.attempt += 1
+                try await send(message, delay: delay)
+            }
+        } catch {
+            await session.endSettling(receipt)
+            throw error
+        }
+        if try await !backend({ try await session.acknowledge(receipt) }) {
+            logger.warning("a rejected message's original was lost with its connection; it may be delivered once more",
+                           metadata: ["message": "\(message.id)"])
+        }
+    }
+
+    // MARK: Consumers
+
+    public func consume(_ queue: String, options: QueueConsumerOptions, handler: @escaping QueueHandler) async throws -> QueueConsumer {
+        try QueueNameRules.validate(queue)
+        try ensureOpen()
+        let id = state.withLock { state -> UInt64 in
+            state.nextConsumerID += 1
+            return state.nextConsumerID
+        }
+        let consumer = PullConsumer(queue: queue, source: self, options: options, clock: ContinuousClock(), idlePullWait: .seconds(1),
+                                    logger: logger, onStop: { [weak self] in self?.state.withLock { _ = $0.consumers.removeValue(forKey: id) } },
+                                    handler: handler)
+        let accepted = state.withLock { state -> Bool in
+            guard !state.closing else { return false }
+            state.consumers[id] = consumer
+            return true
+        }
+        if !accepted {
+            await consumer.stop(drainTimeout: .zero)
+            throw QueueError.closed
+        }
+        return consumer
+    }
+
+    // MARK: Inspection
+
+    public func counts(_ queue: String) async throws -> QueueCounts {
+        try QueueNameRules.validate(queue)
+        try ensureOpen()
+        let topology = topology(queue)
+        return try await backend { try await session.counts(topology) }
+    }
+
+    public func deadLetters(_ queue: String, limit: Int) async throws -> [QueueDeadLetter] {
+        try QueueNameRules.validate(queue)
+        try ensureOpen()
+        guard limit > 0 else { return [] }
+        let topology = topology(queue)
+        let (epoch, letters) = try await backend { try await session.takeDeadLetters(topology, limit: limit) }
+        try await backend { try await session.finishDeadLetters(remove: [], keep: letters.map(\.deliveryTag), epoch: epoch) }
+        return letters.map { deadLetter($0, queue: queue) }
+    }
+
+    @discardableResult
+    public func redrive(_ queue: String, ids: [QueueMessageID]?) async throws -> Int {
+        try QueueNameRules.validate(queue)
+        try ensureOpen()
+        let topology = topology(queue)
+        let (epoch, letters) = try await backend { try await session.takeDeadLetters(topology, limit: 100_000) }
+        let wanted = ids.map { Set($0.map(\.rawValue)) }
+        var moved: [UInt64] = []
+        var kept: [UInt64] = []
+        do {
+            for letter in letters {
+                guard wanted?.contains(letter.messageID) ?? true else {
+                    kept.append(letter.deliveryTag)
+                    continue
+                }
+                var message = deadLetter(letter, queue: queue).message
+                message.attempt = 1
+                try await send(message, delay: .zero)
+                moved.append(letter.deliveryTag)
+            }
+        } catch {
+            // Those already re-published are removed; the rest stay dead.
+            let remaining = letters.map(\.deliveryTag).filter { !moved.contains($0) }
+            try? await session.finishDeadLetters(remove: moved, keep: remaining, epoch: epoch)
+            throw error
+        }
+        try await backend { try await session.finishDeadLetters(remove: moved, keep: kept, epoch: epoch) }
+        return moved.count
+    }
+
+    private func deadLetter(_ letter: AMQPIncoming, queue: String) -> QueueDeadLetter {
+        var incoming = letter
+        incoming.redelivered = false  // listing requeues dead letters; that is not an attempt
+        return QueueDeadLetter(message: RabbitMQMessageCodec.message(incoming, queue: queue),
+                               lastError: letter.headers[RabbitMQMessageCodec.errorKey] ?? "",
+                               diedAtMilliseconds: Int64(letter.headers[RabbitMQMessageCodec.diedKey] ?? "") ?? 0)
+    }
+
+    @discardableResult
+    public func purge(_ queue: String) async throws -> Int {
+        try QueueNameRules.validate(queue)
+        try ensureOpen()
+        let topology = topology(queue)
+        return try await backend { try await session.purge(topology) }
+    }
+
+    public func checkHealth() async throws {
+        try ensureOpen()
+        _ = try await session.counts(topology("health-check"))
+    }
+
+    // MARK: Closing
+
+    /// Stops the consumers (draining up to `drainTimeout`; unfinished messages go back to
+    /// the queue when the consumer connection closes), then closes both connections.
+    public func close(drainTimeout: Duration) async {
+        let consumers = state.withLock { state -> [PullConsumer<ContinuousClock>]? in
+            guard !state.closing else { return nil }
+            state.closing = true
+            return Array(state.consumers.values)
+        }
+        guard let consumers else {
+            while !state.withLock({ $0.closed }) { try? await Task.sleep(for: .milliseconds(10)) }
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for consumer in consumers { group.addTask { await consumer.stop(drainTimeout: drainTimeout) } }
+        }
+        let maintenance = state.withLock { state -> Task<Void, Never>? in
+            state.closed = true
+            return state.maintenance
+        }
+        maintenance?.cancel()
+        await session.close()
+        await publisher.close()
+    }
+
+    public func close() async {
+        await close(drainTimeout: .seconds(10))
+    }
+
+    /// Milliseconds since 1970 (wall clock).
+    static func wallClockMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}
