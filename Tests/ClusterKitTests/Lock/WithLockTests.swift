@@ -53,12 +53,15 @@ struct WithLockTests {
 
     @Test func watchdogExtendsTheLeaseWhileTheBodyRuns() async throws {
         let lock = ScriptedLock()
-        let result = try await lock.withLock("k", ttl: .milliseconds(150)) { lease in
-            try await Task.sleep(for: .milliseconds(500))
+        // Extensions every 400 ms under a 1.2 s TTL: only a stall of 800 ms could lose the
+        // lease. Without extensions the lease would lapse mid-body and the release at the end
+        // would report it (leaseLost).
+        let result = try await lock.withLock("k", ttl: .milliseconds(1_200)) { lease in
+            try await Task.sleep(for: .seconds(2))
             return lease.fencingToken
         }
         #expect(result > 0)
-        #expect(lock.extendCount >= 2, "a 500 ms body under a 150 ms TTL needs several extensions, got \(lock.extendCount)")
+        #expect(lock.extendCount >= 2, "a 2 s body under a 1.2 s TTL gets an extension every 400 ms, got \(lock.extendCount)")
         #expect(lock.releaseCount == 1)
         #expect(lock.inner.statistics.keys == 0, "released after the body")
     }
@@ -87,8 +90,9 @@ struct WithLockTests {
         let lock = ScriptedLock(.init(refuseExtensions: true))
         let error = await #expect(throws: LockError.self) {
             try await lock.withLock("k", ttl: .milliseconds(60)) { _ in
-                // Ignores cancellation and returns a value after the lease was lost.
-                try? await Task.sleep(for: .milliseconds(300))
+                // Ignores cancellation and returns a value after the lease was lost (the
+                // sleep ends early when cancelled; 10 s is far beyond any scheduler stall).
+                try? await Task.sleep(for: .seconds(10))
                 return 1
             }
         }

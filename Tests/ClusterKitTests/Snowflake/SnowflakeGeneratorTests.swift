@@ -138,14 +138,15 @@ struct SnowflakeGeneratorTests {
 
     @Test func refusesOnceTheLeaseIsReleasedOrLost() async throws {
         let backend = MemoryBackend()
-        // Reports a 300 ms TTL; its pool keeps leases for a minute.
-        let lease = WorkerIDLease(allocator: ScriptedWorkerIDAllocator(backend: backend, poolTTL: .seconds(60)))
+        // Reports a 1 s TTL (valid for 900 ms, so a stalled scheduler cannot expire it between
+        // acquire() and the next line); its pool keeps leases for a minute.
+        let lease = WorkerIDLease(allocator: ScriptedWorkerIDAllocator(backend: backend, ttl: .seconds(1), poolTTL: .seconds(60)))
         let layout = try SnowflakeLayout.milliseconds()
         let generator = SnowflakeGenerator(layout: layout, lease: lease)
         await #expect(throws: SnowflakeError.noWorkerID) { try await generator.next() }
         let id = try await lease.acquire()
         #expect(generator.parse(try await generator.next()).workerID == id)
-        try await Task.sleep(for: .milliseconds(280))
+        try await Task.sleep(for: .milliseconds(950))
         await #expect(throws: SnowflakeError.noWorkerID, "a lease unconfirmed for 90 % of its TTL counts as lost") {
             try await generator.next()
         }
