@@ -65,7 +65,7 @@ extension QueueConformance {
             let finished = Flag()
             let slowConsumer = try await slow.consume(queueName, options: consumerOptions()) { message in
                 slowSeen.append(Seen(message))
-                try await Task.sleep(for: claimVisibility * 2.2)  // more than two visibility timeouts
+                try await Task.sleep(for: claimVisibility * 1.5)  // past the visibility timeout: needs renewal
                 finished.set()
             }
             try await slow.publish(queueName, bytes("long job"), options: publishOptions(timeout: .seconds(10)))
@@ -74,7 +74,8 @@ extension QueueConformance {
             let idleConsumer = try await idle.consume(queueName, options: consumerOptions()) { idleSeen.append(Seen($0)) }
             try await eventually("the slow handler to finish") { finished.isSet }
             try await expectCounts(slow, QueueCounts(), "counts after the slow handler returned")
-            try await Task.sleep(for: claimVisibility + .milliseconds(100))
+            // Settle time for a delivery to the idle consumer that was already under way.
+            try await Task.sleep(for: .milliseconds(400))
             try checkEqual(idleSeen.values.map(\.attempt), [], "deliveries to the other consumer")
             try checkEqual(slowSeen.values.map(\.attempt), [1], "deliveries to the slow consumer")
             await idleConsumer.stop(drainTimeout: .seconds(1))
