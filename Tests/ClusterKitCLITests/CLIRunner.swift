@@ -47,23 +47,29 @@ struct CLIRunner {
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read both pipes concurrently (so a chatty process cannot block on a full pipe) and
-        // wait for the exit, all on Dispatch threads.
+        // Wait for the exit through `terminationHandler`, not `waitUntilExit()`: on Linux,
+        // `waitUntilExit()` off the main thread spins an empty run loop (a busy loop of
+        // getpid/gettid syscalls), which burned a whole core for the length of each CLI test
+        // and starved the timing-sensitive tests running beside it.
+        let group = DispatchGroup()
+        group.enter()
+        process.terminationHandler = { _ in group.leave() }
+        do {
+            try process.run()
+        } catch {
+            group.leave()
+            throw error
+        }
+        // Read both pipes concurrently (so a chatty process cannot block on a full pipe), on
+        // Dispatch threads.
         let outData = DataBox()
         let errData = DataBox()
-        let group = DispatchGroup()
         for (pipe, sink) in [(stdout, outData), (stderr, errData)] {
             group.enter()
             DispatchQueue.global().async {
                 sink.set(pipe.fileHandleForReading.readDataToEndOfFile())
                 group.leave()
             }
-        }
-        group.enter()
-        DispatchQueue.global().async {
-            process.waitUntilExit()
-            group.leave()
         }
         let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + Double(timeout.components.seconds), execute: watchdog)

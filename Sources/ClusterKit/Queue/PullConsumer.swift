@@ -170,13 +170,17 @@ public final class PullConsumer<C: Clock>: QueueConsumer where C.Duration == Dur
             do {
                 if let delivery = try await pull() { start(delivery) }
                 failures = 0
+            } catch is PullInterrupted {
+                // pause() or stop() cancelled the pull: not a failure, whatever the flags say
+                // by now (a quick resume() after a pause() must not cost a backoff).
+                continue
             } catch let error as QueueError where error.code == .closed {
                 logger.debug("queue adapter closed; consumer stops pulling")
                 return
             } catch {
                 let (stopping, paused) = state.withLock { ($0.stopping, $0.paused) }
                 if stopping || Task.isCancelled { return }
-                if paused { continue }  // pause() cancelled the pull
+                if paused { continue }
                 failures += 1
                 let delay = Backoff.reconnect.delay(forRetry: failures)
                 logger.warning("queue pull failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
@@ -200,12 +204,19 @@ public final class PullConsumer<C: Clock>: QueueConsumer where C.Duration == Dur
         guard let task else { return nil }
         defer { state.withLock { $0.pull = nil } }
         // A delivery that arrives despite a cancellation is still run: it is in flight.
-        return try await withTaskCancellationHandler {
-            try await task.value
-        } onCancel: {
-            task.cancel()
+        do {
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
+        } catch where task.isCancelled {
+            throw PullInterrupted()
         }
     }
+
+    /// A pull that failed because pause or stop cancelled it.
+    private struct PullInterrupted: Error {}
 
     // MARK: Running handlers
 

@@ -7,12 +7,14 @@ extension LockConformance {
             let nodes = try await context.makeNodes(2)
             let (a, b) = (nodes[0], nodes[1])
             let ttl = Duration.milliseconds(500)
-            // Lower bound for "still held": the TTL minus a tolerance for the round trip of
-            // the acquisition (the backend starts the TTL before `acquire` returns).
-            let heldAtLeast = Duration.milliseconds(400)
+            // Timed from before the call: the backend starts the TTL during `acquire`, so a
+            // correct adapter frees the lock no sooner than `ttl` after `start` however long
+            // the call (or a stalled scheduler after it) took. The tolerance covers clock
+            // granularity only.
+            let heldAtLeast = Duration.milliseconds(450)
             let clock = ContinuousClock()
-            _ = try await a.acquire("abandoned", ttl: ttl, timeout: .seconds(2))
             let start = clock.now
+            _ = try await a.acquire("abandoned", ttl: ttl, timeout: .seconds(2))
             let lease = try await LockCheck.waitUntilFree("abandoned", observer: b, "a lock with a \(ttl) TTL, never released")
             let freedAfter = clock.now - start
             try check(freedAfter >= heldAtLeast,
@@ -23,11 +25,12 @@ extension LockConformance {
         LockCase("lock.extend-by-owner", "extend by the holder keeps the lock past its original TTL") { context in
             let nodes = try await context.makeNodes(2)
             let (a, b) = (nodes[0], nodes[1])
-            let lease = try await a.acquire("res", ttl: LockCheck.shortTTL, timeout: .seconds(2))
-            try await Task.sleep(for: .milliseconds(200))
-            try check(try await a.extend(lease, ttl: .seconds(2)), "extend by the holder within its TTL returned false")
-            try await Task.sleep(for: .milliseconds(500)) // now well past the original 400 ms TTL
-            try await LockCheck.expectHeld("res", observer: b, "700 ms after acquiring with a 400 ms TTL, extended to 2 s at 200 ms")
+            // A 1 s TTL extended at 300 ms: only a stall of over 700 ms could let it lapse first.
+            let lease = try await a.acquire("res", ttl: .seconds(1), timeout: .seconds(2))
+            try await Task.sleep(for: .milliseconds(300))
+            try check(try await a.extend(lease, ttl: .seconds(3)), "extend by the holder within its TTL returned false")
+            try await Task.sleep(for: .milliseconds(900)) // now well past the original 1 s TTL
+            try await LockCheck.expectHeld("res", observer: b, "1.2 s after acquiring with a 1 s TTL, extended to 3 s at 300 ms")
             try check(try await a.extend(lease, ttl: LockCheck.shortTTL), "a second extension by the holder returned false")
             let freed = try await LockCheck.waitUntilFree("res", observer: b, "after extending to a 400 ms TTL")
             try check(freed.fencingToken > lease.fencingToken,

@@ -36,12 +36,14 @@ extension LockConformance {
         LockCase("lock.with-lock-watchdog", "withLock keeps the lock held past its TTL while the body runs") { context in
             let nodes = try await context.makeNodes(2)
             let (a, b) = (nodes[0], nodes[1])
-            let ttl = Duration.milliseconds(300)
+            // Extended every ttl/3: only a stall of over ~650 ms between extensions (a loaded
+            // machine, a slow backend) could let the lease lapse. The body runs twice the TTL.
+            let ttl = Duration.seconds(1)
             let checks = Collector<String>()
             do {
                 try await a.withLock("long", ttl: ttl, timeout: .seconds(2)) { _ in
-                    for elapsed in [300, 600, 900, 1200] {
-                        try await Task.sleep(for: .milliseconds(300))
+                    for elapsed in [500, 1000, 1500, 2000] {
+                        try await Task.sleep(for: .milliseconds(500))
                         if let stolen = try await b.tryAcquire("long", ttl: ttl) {
                             checks.append("another node took the lock about \(elapsed) ms into a body under a \(ttl) TTL (\(stolen))")
                         }
@@ -49,7 +51,7 @@ extension LockConformance {
                 }
             } catch {
                 if let problem = checks.values.first { throw ConformanceFailure(problem) }
-                throw ConformanceFailure("withLock with a 1.2 s body under a \(ttl) TTL threw \(error)")
+                throw ConformanceFailure("withLock with a 2 s body under a \(ttl) TTL threw \(error)")
             }
             if let problem = checks.values.first { throw ConformanceFailure(problem) }
             let after = try await LockCheck.expectFree("long", observer: b, "after the long withLock body returned")

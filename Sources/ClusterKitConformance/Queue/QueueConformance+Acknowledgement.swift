@@ -18,8 +18,8 @@ extension QueueConformance {
             let consumer = try await node.consume(queueName, options: consumerOptions()) { seen.append(Seen($0)) }
             try await node.publish(queueName, bytes("once"), options: publishOptions())
             try await eventually("the handler to run") { seen.count >= 1 }
-            // Longer than the visibility timeout: an unacknowledged message would be back.
-            try await Task.sleep(for: visibility + .milliseconds(150))
+            // Longer than the consumer's visibility timeout: an unacknowledged message would be back.
+            try await Task.sleep(for: claimVisibility + .milliseconds(150))
             try checkEqual(seen.values.map(\.attempt), [1], "attempts the handler saw")
             try await expectCounts(node, QueueCounts(), "counts after the handler returned")
             await consumer.stop(drainTimeout: .seconds(1))

@@ -54,8 +54,9 @@ extension QueueConformance {
             open.set(true)
             try await eventually("the three messages once the gate opened") { seen.count >= 3 }
             open.set(false)
-            // The gate interval is 50 ms: a pull started before the gate closed has ended by now.
-            try await Task.sleep(for: .milliseconds(150))
+            // The gate interval is 50 ms: a pull started before the gate closed has ended by
+            // now, with room for a stalled scheduler.
+            try await Task.sleep(for: .milliseconds(500))
             for text in ["d", "e"] { try await node.publish(queueName, bytes(text), options: publishOptions()) }
             try await Task.sleep(for: .milliseconds(200))
             try checkEqual(seen.count, 3, "messages taken after the gate closed again")

@@ -19,7 +19,8 @@ extension QueueConformance {
             try await expectCounts(node, QueueCounts(), "counts after a graceful stop")
             let seenElsewhere = Collector<String>()
             let otherConsumer = try await other.consume(queueName, options: consumerOptions()) { seenElsewhere.append($0.text) }
-            try await Task.sleep(for: visibility + .milliseconds(150))
+            // Longer than the stopped consumer's visibility timeout: an unacknowledged message would be back.
+            try await Task.sleep(for: claimVisibility + .milliseconds(150))
             try checkEqual(seenElsewhere.values, [], "messages redelivered after a graceful stop")
             try checkEqual(started.count, 2, "handler runs")
             await otherConsumer.stop(drainTimeout: .seconds(1))
@@ -28,7 +29,8 @@ extension QueueConformance {
             let (node, other) = try await (context.makeNode(), context.makeNode())
             let started = Flag()
             let cancelled = Flag()
-            let consumer = try await node.consume(queueName, options: consumerOptions()) { _ in
+            // A short claim: the abandoned message is meant to come back soon.
+            let consumer = try await node.consume(queueName, options: consumerOptions(visibilityTimeout: visibility)) { _ in
                 started.set()
                 do {
                     try await Task.sleep(for: .seconds(30))
@@ -69,7 +71,8 @@ extension QueueConformance {
             let expected = (0..<20).map { "r\($0)" }
             for text in expected { try await producer.publish(queueName, bytes(text), options: publishOptions(timeout: .seconds(10))) }
             let seen = Collector<Seen>()
-            _ = try await crashing.consume(queueName, options: consumerOptions(concurrency: 2)) { message in
+            // Short claims: the crashed node's messages are meant to come back soon.
+            _ = try await crashing.consume(queueName, options: consumerOptions(concurrency: 2, visibilityTimeout: visibility)) { message in
                 seen.append(Seen(message, node: "crashing"))
                 try await Task.sleep(for: .milliseconds(40))
             }

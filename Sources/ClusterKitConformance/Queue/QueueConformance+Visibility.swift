@@ -21,17 +21,19 @@ extension QueueConformance {
         Case("queue.extend-visibility-keeps-claim", "Extending the visibility keeps a message from other consumers past its first timeout; it fails once the delivery is settled") { context in
             let (holder, other) = try await (context.makeNode(), context.makeNode())
             try await holder.publish(queueName, bytes("kept"), options: publishOptions())
-            let delivery = try await receiveOrFail(holder, "the delivery")
-            // Held for 4 × 150 ms = 600 ms, twice the visibility timeout.
+            // Extended every 400 ms to 1 s: only a stall of over 600 ms could let it lapse.
+            let claim = claimVisibility
+            let delivery = try await receiveOrFail(holder, visibilityTimeout: claim, "the delivery")
+            // Held for 4 × 400 ms = 1.6 s, well past the first visibility timeout.
             for round in 1...4 {
-                try await Task.sleep(for: .milliseconds(150))
-                let kept = try await holder.extendVisibility(delivery, by: visibility)
+                try await Task.sleep(for: claim * 0.4)
+                let kept = try await holder.extendVisibility(delivery, by: claim)
                 try check(kept, "extendVisibility returned false in round \(round) while the claim was live")
                 let stolen = try await other.receive(queueName, wait: .zero, visibilityTimeout: visibility)
                 try check(stolen == nil, "another consumer took the message in round \(round) although its claim was extended")
             }
             try await holder.acknowledge(delivery)
-            let afterAck = try await holder.extendVisibility(delivery, by: visibility)
+            let afterAck = try await holder.extendVisibility(delivery, by: claim)
             try check(!afterAck, "extendVisibility returned true for an acknowledged delivery")
             try await expectCounts(holder, QueueCounts(), "counts after acknowledge")
         },
@@ -39,7 +41,8 @@ extension QueueConformance {
             let (crashing, survivor) = try await (context.makeNode(), context.makeNode())
             let started = Flag()
             let crashedSeen = Collector<Seen>()
-            _ = try await crashing.consume(queueName, options: consumerOptions()) { message in
+            // A short claim: the crashed node's message is meant to come back soon.
+            _ = try await crashing.consume(queueName, options: consumerOptions(visibilityTimeout: visibility)) { message in
                 crashedSeen.append(Seen(message))
                 started.set()
                 try await Task.sleep(for: .seconds(30))
@@ -62,7 +65,7 @@ extension QueueConformance {
             let finished = Flag()
             let slowConsumer = try await slow.consume(queueName, options: consumerOptions()) { message in
                 slowSeen.append(Seen(message))
-                try await Task.sleep(for: .milliseconds(800))  // more than two visibility timeouts
+                try await Task.sleep(for: claimVisibility * 1.5)  // past the visibility timeout: needs renewal
                 finished.set()
             }
             try await slow.publish(queueName, bytes("long job"), options: publishOptions(timeout: .seconds(10)))
@@ -71,7 +74,8 @@ extension QueueConformance {
             let idleConsumer = try await idle.consume(queueName, options: consumerOptions()) { idleSeen.append(Seen($0)) }
             try await eventually("the slow handler to finish") { finished.isSet }
             try await expectCounts(slow, QueueCounts(), "counts after the slow handler returned")
-            try await Task.sleep(for: visibility + .milliseconds(100))
+            // Settle time for a delivery to the idle consumer that was already under way.
+            try await Task.sleep(for: .milliseconds(400))
             try checkEqual(idleSeen.values.map(\.attempt), [], "deliveries to the other consumer")
             try checkEqual(slowSeen.values.map(\.attempt), [1], "deliveries to the slow consumer")
             await idleConsumer.stop(drainTimeout: .seconds(1))

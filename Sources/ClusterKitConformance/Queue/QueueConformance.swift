@@ -5,8 +5,9 @@ import Synchronization
 /// third-party).
 ///
 /// Cases use only the protocol, real time with small durations (a 300 ms visibility
-/// timeout, 30–150 ms backoffs, 200 ms handler timeouts) and tolerant assertions, so that
-/// they hold on networked backends too. Nodes are adapter instances on one shared backend,
+/// timeout where a claim is meant to lapse, 1 s where a consumer must keep it, 30–150 ms
+/// backoffs, 200 ms handler timeouts) and tolerant assertions, so that they hold on
+/// networked backends and on a loaded machine too. Nodes are adapter instances on one shared backend,
 /// each case in its own app namespace.
 ///
 /// The `durable` capability (messages whose publish returned survive a backend restart) has
@@ -34,15 +35,22 @@ extension QueueConformance {
 
     /// Each case has its own app namespace, so one queue name serves every case.
     static let queueName = "jobs"
-    /// Short enough to keep cases fast, long enough for a networked round trip.
+    /// For claims a case wants to lapse: short enough to keep cases fast, long enough for a
+    /// networked round trip.
     static let visibility: Duration = .milliseconds(300)
+    /// For claims a consumer must keep (the default of ``consumerOptions``): renewed every
+    /// third, so only a stall of over ~650 ms between renewals (a loaded CI machine, a slow
+    /// backend) could let one lapse and turn a legitimate at-least-once redelivery into a
+    /// false failure of an exactly-once or timing check. With 300 ms, a 200 ms stall did.
+    static let claimVisibility: Duration = .seconds(1)
     /// A fixed 30 ms retry delay.
     static let fastBackoff = Backoff(initial: .milliseconds(30), multiplier: 1, maximum: .milliseconds(30), jitter: 0)
 
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-    static func consumerOptions(concurrency: Int = 1, gate: (@Sendable () -> Bool)? = nil) -> QueueConsumerOptions {
-        QueueConsumerOptions(concurrency: concurrency, gate: gate, visibilityTimeout: visibility, gateInterval: .milliseconds(50))
+    static func consumerOptions(concurrency: Int = 1, gate: (@Sendable () -> Bool)? = nil,
+                                visibilityTimeout: Duration = claimVisibility) -> QueueConsumerOptions {
+        QueueConsumerOptions(concurrency: concurrency, gate: gate, visibilityTimeout: visibilityTimeout, gateInterval: .milliseconds(50))
     }
 
     static func publishOptions(maxAttempts: Int = 3, timeout: Duration = .seconds(5), delay: Duration? = nil,

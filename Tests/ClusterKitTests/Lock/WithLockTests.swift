@@ -7,7 +7,9 @@ import Testing
 struct WithLockTests {
     struct TestBodyError: Error, Equatable { let tag: Int }
 
-    /// A memory lock with switchable faults, counting calls.
+    /// A memory lock with switchable faults, counting calls. Its TTLs and acquire timeouts run
+    /// on a ``ManualClock``, so no scheduler delay can expire a lease; `withLock`'s watchdog
+    /// still ticks in real time.
     final class ScriptedLock: DistributedLock {
         struct Faults: Sendable {
             var refuseExtensions = false
@@ -17,13 +19,19 @@ struct WithLockTests {
             var releaseFailsWhenCancelled = false
         }
 
-        let inner = MemoryLock(backend: MemoryBackend(), appName: "test")
+        let clock = ManualClock()
+        let inner: MemoryLock<ManualClock>
         let faults: Faults
-        private let counts = Mutex((extends: 0, releases: 0))
+        private let counts = Mutex((extends: 0, granted: 0, releases: 0))
 
-        init(_ faults: Faults = Faults()) { self.faults = faults }
+        init(_ faults: Faults = Faults()) {
+            self.faults = faults
+            inner = MemoryLock(backend: MemoryBackend(), appName: "test", clock: clock)
+        }
 
         var extendCount: Int { counts.withLock { $0.extends } }
+        /// Extensions the inner lock has applied (returned `true`).
+        var grantedExtensions: Int { counts.withLock { $0.granted } }
         var releaseCount: Int { counts.withLock { $0.releases } }
 
         func tryAcquire(_ key: String, ttl: Duration) async throws -> LockLease? {
@@ -45,7 +53,9 @@ struct WithLockTests {
             counts.withLock { $0.extends += 1 }
             if faults.failExtensions { throw LockError(code: .backend, message: "extend failed (scripted)") }
             if faults.refuseExtensions { return false }
-            return try await inner.extend(lease, ttl: ttl)
+            let granted = try await inner.extend(lease, ttl: ttl)
+            if granted { counts.withLock { $0.granted += 1 } }
+            return granted
         }
 
         func close() async { await inner.close() }
@@ -53,12 +63,19 @@ struct WithLockTests {
 
     @Test func watchdogExtendsTheLeaseWhileTheBodyRuns() async throws {
         let lock = ScriptedLock()
-        let result = try await lock.withLock("k", ttl: .milliseconds(150)) { lease in
-            try await Task.sleep(for: .milliseconds(500))
+        // The lock's time moves only when the body moves it: after each extension the body
+        // lets 200 ms pass, 600 ms in all under a 300 ms TTL. Without extensions the lease
+        // would lapse and the release at the end would report it (leaseLost); no scheduler
+        // delay can lapse it. (The watchdog extends every 100 ms of real time.)
+        let result = try await lock.withLock("k", ttl: .milliseconds(300)) { lease in
+            for round in 1...3 {
+                try await waitUntil("extension \(round) is applied") { lock.grantedExtensions >= round }
+                lock.clock.advance(by: .milliseconds(200))
+            }
             return lease.fencingToken
         }
         #expect(result > 0)
-        #expect(lock.extendCount >= 2, "a 500 ms body under a 150 ms TTL needs several extensions, got \(lock.extendCount)")
+        #expect(lock.extendCount >= 3, "the body waited for three extensions, got \(lock.extendCount)")
         #expect(lock.releaseCount == 1)
         #expect(lock.inner.statistics.keys == 0, "released after the body")
     }
@@ -87,8 +104,9 @@ struct WithLockTests {
         let lock = ScriptedLock(.init(refuseExtensions: true))
         let error = await #expect(throws: LockError.self) {
             try await lock.withLock("k", ttl: .milliseconds(60)) { _ in
-                // Ignores cancellation and returns a value after the lease was lost.
-                try? await Task.sleep(for: .milliseconds(300))
+                // Ignores cancellation and returns a value after the lease was lost (the
+                // sleep ends early when cancelled; 10 s is far beyond any scheduler stall).
+                try? await Task.sleep(for: .seconds(10))
                 return 1
             }
         }
@@ -141,9 +159,12 @@ struct WithLockTests {
         let lock = ScriptedLock()
         _ = try #require(try await lock.tryAcquire("k", ttl: .seconds(30)))
         let ran = Flag()
-        let error = await #expect(throws: LockError.self) {
+        let caller = Task {
             try await lock.withLock("k", ttl: .seconds(5), timeout: .milliseconds(50)) { _ in ran.set() }
         }
+        try await waitUntil("the caller waits for the lock") { lock.clock.sleeperCount == 1 }
+        lock.clock.advance(by: .milliseconds(50))
+        let error = await #expect(throws: LockError.self) { try await caller.value }
         #expect(error?.code == .timedOut)
         #expect(!ran.isSet)
         #expect(lock.releaseCount == 0)

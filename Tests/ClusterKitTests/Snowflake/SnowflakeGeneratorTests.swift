@@ -138,21 +138,35 @@ struct SnowflakeGeneratorTests {
 
     @Test func refusesOnceTheLeaseIsReleasedOrLost() async throws {
         let backend = MemoryBackend()
-        // Reports a 300 ms TTL; its pool keeps leases for a minute.
-        let lease = WorkerIDLease(allocator: ScriptedWorkerIDAllocator(backend: backend, poolTTL: .seconds(60)))
+        // A 3 s TTL (valid 2.7 s: no scheduler delay lapses it between the steps below); the
+        // pool keeps leases for a minute, so a lease taken after a loss gets another ID.
+        let allocator = ScriptedWorkerIDAllocator(backend: backend, ttl: .seconds(3), poolTTL: .seconds(60))
+        let lease = WorkerIDLease(allocator: allocator)
         let layout = try SnowflakeLayout.milliseconds()
         let generator = SnowflakeGenerator(layout: layout, lease: lease)
         await #expect(throws: SnowflakeError.noWorkerID) { try await generator.next() }
         let id = try await lease.acquire()
         #expect(generator.parse(try await generator.next()).workerID == id)
-        try await Task.sleep(for: .milliseconds(280))
-        await #expect(throws: SnowflakeError.noWorkerID, "a lease unconfirmed for 90 % of its TTL counts as lost") {
+
+        // Lost: the next renewal is refused; the re-acquisition is held at the gate, so the
+        // lease stays lost while we look.
+        allocator.answerRenewals(false)
+        allocator.closeGate()
+        let maintainer = Task { try await lease.maintain() }
+        defer { maintainer.cancel() }
+        try await waitUntil("the lease is lost and a new one requested") { allocator.pendingLeases == 1 }
+        await #expect(throws: SnowflakeError.noWorkerID, "a lost lease must stop the generator") {
             try await generator.next()
         }
-        #expect(try await lease.acquire() == 1)
+        allocator.answerRenewals(nil)
+        allocator.openGate()
+        try await waitUntil("a new lease") { lease.workerID != nil }
+        #expect(lease.workerID == 1)
         #expect(generator.parse(try await generator.next()).workerID == 1)
+
         await lease.release()
         await #expect(throws: SnowflakeError.noWorkerID) { try await generator.next() }
+        try await waitForWorkerIDTask(maintainer, seconds: 5)
     }
 
     @Test func waitsHonourCancellation() async throws {

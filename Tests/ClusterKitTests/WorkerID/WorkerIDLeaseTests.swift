@@ -22,8 +22,10 @@ final class ScriptedWorkerIDAllocator: WorkerIDAllocator {
     private let script = Mutex(Script())
 
     /// `poolTTL` (default: `ttl`) is how long leases really live in the pool; `ttl` is what
-    /// the allocator reports.
-    init(backend: MemoryBackend, ttl: Duration = .milliseconds(300), poolTTL: Duration? = nil) {
+    /// the allocator reports. The 3 s default keeps a lease valid (2.7 s) and the IDs it holds
+    /// in the pool however slowly a loaded machine schedules the test; tests about expiry
+    /// pass a short `ttl`.
+    init(backend: MemoryBackend, ttl: Duration = .seconds(3), poolTTL: Duration? = nil) {
         inner = MemoryWorkerIDAllocator(backend: backend, appName: "app", configuration: .init(leaseTTL: poolTTL ?? ttl))
         leaseTTL = ttl
     }
@@ -94,9 +96,9 @@ struct WorkerIDLeaseTests {
     @Test func holdsOneLeaseAndReportsItsID() async throws {
         let lease = WorkerIDLease(allocator: ScriptedWorkerIDAllocator(backend: backend))
         #expect(lease.workerID == nil)
-        #expect(lease.leaseTTL == .milliseconds(300))
-        #expect(lease.validity == .milliseconds(270))
-        #expect(lease.renewalInterval == .milliseconds(100))
+        #expect(lease.leaseTTL == .seconds(3))
+        #expect(lease.validity == .milliseconds(2_700))
+        #expect(lease.renewalInterval == .seconds(1))
         #expect(try await lease.acquire() == 0)
         #expect(lease.workerID == 0)
         #expect(try await lease.acquire() == 0, "acquire() while holding returns the held ID")
@@ -132,7 +134,10 @@ struct WorkerIDLeaseTests {
     }
 
     @Test func aRefusedRenewalIsALossAndMaintainAcquiresAnotherID() async throws {
-        let allocator = ScriptedWorkerIDAllocator(backend: backend)
+        // Renewals come every second (TTL 3 s), so the test can switch refusals off before
+        // the new lease's first renewal; the pool keeps ID 0 for a minute, so the new lease
+        // must be another ID however late the re-acquisition runs.
+        let allocator = ScriptedWorkerIDAllocator(backend: backend, poolTTL: .seconds(60))
         let lease = WorkerIDLease(allocator: allocator)
         let (events, listener) = record(lease)
         defer { listener.cancel() }
@@ -150,7 +155,7 @@ struct WorkerIDLeaseTests {
     }
 
     @Test func renewalsThatKeepFailingLoseTheLeaseThenMaintainRecovers() async throws {
-        let allocator = ScriptedWorkerIDAllocator(backend: backend)
+        let allocator = ScriptedWorkerIDAllocator(backend: backend, ttl: .milliseconds(300))
         let lease = WorkerIDLease(allocator: allocator)
         let (events, listener) = record(lease)
         defer { listener.cancel() }
@@ -170,7 +175,7 @@ struct WorkerIDLeaseTests {
     @Test func anUnrenewedLeaseStopsCountingBeforeItsTTL() async throws {
         // The allocator says 300 ms, but its pool keeps leases for a minute: the lease must
         // stop counting on its own reckoning, whatever the backend still holds.
-        let lease = WorkerIDLease(allocator: ScriptedWorkerIDAllocator(backend: backend, poolTTL: .seconds(60)))
+        let lease = WorkerIDLease(allocator: ScriptedWorkerIDAllocator(backend: backend, ttl: .milliseconds(300), poolTTL: .seconds(60)))
         let (events, listener) = record(lease)
         defer { listener.cancel() }
         #expect(try await lease.acquire() == 0)
