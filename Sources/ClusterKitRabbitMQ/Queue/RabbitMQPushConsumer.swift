@@ -228,23 +228,18 @@ final class RabbitMQPushConsumer: QueueConsumer {
             return (Array(state.buffer[state.bufferHead...]), state.epoch)
         }
         guard !deliveries.isEmpty else { return }
+        // One after the other, so that they go back in the order they came.
         var given: [Receipt] = []
-        await withTaskGroup(of: Receipt?.self) { group in
-            for delivery in deliveries {
-                let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
-                group.addTask {
-                    do {
-                        try await self.giveBack(message)
-                        return (delivery.epoch, delivery.tag)
-                    } catch {
-                        // Left unacknowledged: the broker requeues it when the connection ends.
-                        self.logger.warning("could not give back a prefetched message; it will be redelivered",
-                                            metadata: ["message": "\(message.id)", "error": "\(error)"])
-                        return nil
-                    }
-                }
+        for delivery in deliveries {
+            let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
+            do {
+                try await giveBack(message)
+                given.append((delivery.epoch, delivery.tag))
+            } catch {
+                // Left unacknowledged: the broker requeues it when the connection ends.
+                logger.warning("could not give back a prefetched message; it will be redelivered",
+                               metadata: ["message": "\(message.id)", "error": "\(error)"])
             }
-            for await receipt in group { if let receipt { given.append(receipt) } }
         }
         state.withLock { state in
             if state.epoch == epoch { state.acknowledgements += given }
