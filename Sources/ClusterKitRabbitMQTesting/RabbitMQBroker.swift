@@ -138,6 +138,24 @@ public final class RabbitMQBroker: Sendable {
         try control(["close_all_connections", "test: connections closed by the harness"])
     }
 
+    /// Suspends the broker's Erlang VM (SIGSTOP): its sockets stay open but it sends and
+    /// answers nothing, heartbeats included — a silent peer. Undo with ``thaw()``.
+    public func freeze() throws {
+        try signalNode(SIGSTOP)
+    }
+
+    /// Resumes a broker suspended by ``freeze()`` (SIGCONT).
+    public func thaw() throws {
+        try signalNode(SIGCONT)
+    }
+
+    private func signalNode(_ signal: Int32) throws {
+        guard let text = try? String(contentsOfFile: "\(directory)/broker.pid", encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, signal) == 0 else {
+            throw Failure(description: "could not signal the broker VM (pid file \(directory)/broker.pid)")
+        }
+    }
+
     /// Creates a user with full rights on `/`.
     public func addUser(_ name: String, password: String) throws {
         _ = try? control(["delete_user", name])

@@ -115,7 +115,10 @@ struct RabbitMQFaultTests {
         let app = "killed-\(UInt32.random(in: 0 ... .max))"
         let victim = try await makeRabbitMQNode(appName: app)
         let started = Flag()
-        let hung = try await victim.consume("jobs", options: .init(visibilityTimeout: .seconds(60))) { _ in
+        let seen = Seen()
+        // The victim's consumer reconnects and may take the redelivery itself: both record.
+        let hung = try await victim.consume("jobs", options: .init(visibilityTimeout: .seconds(60))) { message in
+            if started.value.withLock({ $0 }) { seen.add(message) }
             started.value.withLock { $0 = true }
             try await Task.sleep(for: .seconds(120))
         }
@@ -123,7 +126,6 @@ struct RabbitMQFaultTests {
         while !started.value.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(20)) }
         try broker.closeAllConnections()
         let survivor = try await makeRabbitMQNode(appName: app)
-        let seen = Seen()
         let consumer = try await survivor.consume("jobs") { seen.add($0) }
         let deadline = ContinuousClock.now.advanced(by: .seconds(20))
         while seen.count == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }

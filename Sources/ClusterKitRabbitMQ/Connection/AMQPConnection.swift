@@ -198,6 +198,26 @@ final class AMQPConnection {
         try checkStatus(amqp_basic_nack(state, channel, tag, multiple ? 1 : 0, requeue ? 1 : 0), "nack")
     }
 
+    /// basic.consume with manual acknowledgements, waiting for consume-ok. Deliveries then
+    /// arrive as basic.deliver frames on `channel` (read them with ``waitFrame(timeout:)``
+    /// and ``readContent(_:)``).
+    func consume(_ channel: UInt16, queue: String, tag: String) throws(RabbitMQError) {
+        try openChannel(channel)
+        let arena = AMQPArena()
+        if amqp_basic_consume(state, channel, arena.bytes(queue), arena.bytes(tag), 0, 0, 0, amqp_empty_table) == nil {
+            try check(amqp_get_rpc_reply(state), "consume \(queue)", channel: channel)
+        }
+    }
+
+    /// basic.cancel, waiting for cancel-ok. Deliveries the broker sent before it are queued
+    /// by rabbitmq-c and still come out of ``waitFrame(timeout:)``.
+    func cancel(_ channel: UInt16, tag: String) throws(RabbitMQError) {
+        let arena = AMQPArena()
+        if amqp_basic_cancel(state, channel, arena.bytes(tag)) == nil {
+            try check(amqp_get_rpc_reply(state), "cancel consumer \(tag)", channel: channel)
+        }
+    }
+
     /// basic.consume with no-wait and no-ack.
     func consumeNoWait(_ channel: UInt16, queue: String, tag: String) throws(RabbitMQError) {
         try openChannel(channel)

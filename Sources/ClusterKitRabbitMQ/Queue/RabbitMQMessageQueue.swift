@@ -9,10 +9,10 @@ import Glibc
 /// - **Durable**: queues are durable and messages persistent; ``publish(_:_:options:)``
 ///   returns only after the broker's publisher confirm (pipelined with other publishes on
 ///   the node's publisher connection), so a returned publish survives a broker restart.
-/// - **At-least-once**: messages are pulled with `basic.get` and stay unacknowledged on the
-///   node's consumer connection until acknowledged. A node that dies (or whose connection
-///   drops) gives its messages back at once; a message whose visibility timeout passes
-///   without renewal is requeued by this node. Such a redelivery counts as the next attempt
+/// - **At-least-once**: a message stays unacknowledged on the connection that took it
+///   until acknowledged. A node that dies (or whose connection drops) gives its messages
+///   back at once; a pulled message whose visibility timeout passes without renewal is
+///   requeued by this node. Such a redelivery counts as the next attempt
 ///   (a message redelivered several times by the broker counts one extra attempt). A
 ///   publish re-sent after a reconnect also counts as the next attempt, as its first copy
 ///   may have been enqueued too.
@@ -25,13 +25,19 @@ import Glibc
 ///   from `queue.declare`, delayed from the delay chain, in-flight from the consumer count
 ///   of `APP:queue:<name>:inflight`, where each held message registers one consumer.
 ///
-/// Consumers are ``PullConsumer``s over these operations (bounded concurrency, gate,
-/// enforced timeouts, claim renewal, graceful drain).
+/// ``receive(_:wait:visibilityTimeout:)`` pulls with `basic.get` (polled while waiting).
+/// ``consume(_:options:handler:)`` starts a ``RabbitMQPushConsumer``: a `basic.consume`
+/// subscription on a connection of its own, with a prefetch of the URL's `prefetch` option
+/// (default 200), raised to the consumer's concurrency; see that type for its guarantees.
 public final class RabbitMQMessageQueue: MessageQueue {
     public let nodeID: NodeID
     public let appName: String
     public var capabilities: QueueCapabilities { .durable }
 
+    /// Prefetch of a consumer when the URL sets none (raised to its concurrency).
+    static let defaultPrefetch = 200
+
+    private let settings: RabbitMQConnectionSettings
     private let publisher: RabbitMQPublisher
     private let session: RabbitMQSession
     private let logger: Logger
@@ -40,7 +46,7 @@ public final class RabbitMQMessageQueue: MessageQueue {
     private struct State {
         var closing = false
         var closed = false
-        var consumers: [UInt64: PullConsumer<ContinuousClock>] = [:]
+        var consumers: [UInt64: RabbitMQPushConsumer] = [:]
         var nextConsumerID: UInt64 = 0
         var maintenance: Task<Void, Never>?
     }
@@ -52,6 +58,7 @@ public final class RabbitMQMessageQueue: MessageQueue {
         self.nodeID = nodeID
         self.appName = appName
         self.logger = logger
+        self.settings = settings
         let label = String(nodeID.rawValue.prefix(12))
         publisher = RabbitMQPublisher(settings: settings, label: label, logger: logger)
         session = RabbitMQSession(settings: settings, label: label, logger: logger)
@@ -184,23 +191,30 @@ public final class RabbitMQMessageQueue: MessageQueue {
         guard await session.beginSettling(receipt) else {
             throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue)
         }
-        var message = delivery.message
         do {
-            if message.attempt >= message.maxAttempts {
-                let died = RabbitMQMessageQueue.wallClockMilliseconds()
-                try await send(message, delay: .zero, extra: [(RabbitMQMessageCodec.errorKey, reason), (RabbitMQMessageCodec.diedKey, String(died))], toDead: true)
-            } else {
-                let delay = message.backoff.delay(forRetry: message.attempt)
-                message.attempt += 1
-                try await send(message, delay: delay)
-            }
+            try await recordFailure(delivery.message, reason: reason)
         } catch {
             await session.endSettling(receipt)
             throw error
         }
         if try await !backend({ try await session.acknowledge(receipt) }) {
             logger.warning("a rejected message's original was lost with its connection; it may be delivered once more",
-                           metadata: ["message": "\(message.id)"])
+                           metadata: ["message": "\(delivery.message.id)"])
+        }
+    }
+
+    /// Records a failed attempt by re-publishing the message: to the delay chain for its
+    /// backoff (as the next attempt), or to the dead-letter queue after its last attempt.
+    /// Returns once the broker confirmed; the caller then acknowledges the original.
+    func recordFailure(_ message: QueueMessage, reason: String) async throws {
+        var message = message
+        if message.attempt >= message.maxAttempts {
+            let died = RabbitMQMessageQueue.wallClockMilliseconds()
+            try await send(message, delay: .zero, extra: [(RabbitMQMessageCodec.errorKey, reason), (RabbitMQMessageCodec.diedKey, String(died))], toDead: true)
+        } else {
+            let delay = message.backoff.delay(forRetry: message.attempt)
+            message.attempt += 1
+            try await send(message, delay: delay)
         }
     }
 
@@ -213,9 +227,21 @@ public final class RabbitMQMessageQueue: MessageQueue {
             state.nextConsumerID += 1
             return state.nextConsumerID
         }
-        let consumer = PullConsumer(queue: queue, source: self, options: options, clock: ContinuousClock(), idlePullWait: .seconds(1),
-                                    logger: logger, onStop: { [weak self] in self?.state.withLock { _ = $0.consumers.removeValue(forKey: id) } },
-                                    handler: handler)
+        let prefetch = max(settings.url.prefetch ?? Self.defaultPrefetch, options.concurrency)
+        let connection = RabbitMQConsumerConnection(settings: settings, topology: topology(queue), prefetch: prefetch,
+                                                    label: "\(nodeID.rawValue.prefix(12))-\(id)", logger: logger)
+        let consumer = RabbitMQPushConsumer(
+            queue: queue, connection: connection, options: options, logger: logger,
+            retry: { [weak self] message, reason in
+                guard let self else { throw QueueError.closed }
+                try await self.recordFailure(message, reason: reason)
+            },
+            giveBack: { [weak self] message in
+                guard let self else { throw QueueError.closed }
+                try await self.send(message, delay: .zero)
+            },
+            onStop: { [weak self] in self?.state.withLock { _ = $0.consumers.removeValue(forKey: id) } },
+            handler: handler)
         let accepted = state.withLock { state -> Bool in
             guard !state.closing else { return false }
             state.consumers[id] = consumer
@@ -303,7 +329,7 @@ public final class RabbitMQMessageQueue: MessageQueue {
     /// Stops the consumers (draining up to `drainTimeout`; unfinished messages go back to
     /// the queue when the consumer connection closes), then closes both connections.
     public func close(drainTimeout: Duration) async {
-        let consumers = state.withLock { state -> [PullConsumer<ContinuousClock>]? in
+        let consumers = state.withLock { state -> [RabbitMQPushConsumer]? in
             guard !state.closing else { return nil }
             state.closing = true
             return Array(state.consumers.values)

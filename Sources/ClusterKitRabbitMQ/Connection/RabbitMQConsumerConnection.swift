@@ -1,0 +1,200 @@
+import CRabbitMQ
+import ClusterKit
+import Logging
+
+/// The connection of one push consumer (``RabbitMQPushConsumer``), on its own thread.
+///
+/// Channel 1 carries the `basic.consume` subscription (prefetch set with `basic.qos`) and
+/// its manual acknowledgements; channel 2 the queue declarations and the in-flight tokens
+/// (one `basic.consume` on `APP:queue:<name>:inflight` per unacknowledged delivery, which
+/// is how every node counts in-flight messages).
+///
+/// ## Acknowledgements
+/// Delivery tags grow on a channel. The tags delivered and not yet acknowledged are kept
+/// in order; of the tags to acknowledge, the longest run at the front is acknowledged with
+/// one `basic.ack multiple`, the rest one by one. A tag is acknowledged at most once (it
+/// leaves the list when acknowledged), and only on the connection that delivered it: each
+/// connection has an ``epoch`` and a tag of an older epoch is ignored (the broker requeued
+/// that message when the old connection ended).
+///
+/// ## Reconnects
+/// A broken connection is dropped; the next ``pump(acknowledge:subscribe:wait:)`` connects
+/// again (no sooner than ``Backoff/reconnect`` allows), declares the queue and subscribes
+/// again when asked to, under a new epoch.
+actor RabbitMQConsumerConnection {
+    nonisolated let executor: DedicatedThreadExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// A message delivered to this consumer and not yet acknowledged.
+    struct Delivery: Sendable {
+        var epoch: UInt64
+        var tag: UInt64
+        var incoming: AMQPIncoming
+    }
+
+    private static let channel: UInt16 = 1
+    private static let tokenChannel: UInt16 = 2
+
+    private let settings: RabbitMQConnectionSettings
+    private let topology: RabbitMQQueueTopology
+    private let prefetch: Int
+    private let consumerTag: String
+    private let logger: Logger
+    private var connection: AMQPConnection?
+    private(set) var epoch: UInt64 = 0
+    private var subscribed = false
+    /// Delivered, unacknowledged tags of the current epoch, ascending.
+    private var outstanding: [UInt64] = []
+    private var closed = false
+    private var failures = 0
+    private var nextConnectAt: ContinuousClock.Instant?
+    private var lastError: RabbitMQError?
+
+    init(settings: RabbitMQConnectionSettings, topology: RabbitMQQueueTopology, prefetch: Int, label: String, logger: Logger) {
+        self.settings = settings
+        self.topology = topology
+        self.prefetch = min(max(1, prefetch), 65_535)
+        self.consumerTag = "ck-consumer-\(label)"
+        self.logger = logger
+        executor = DedicatedThreadExecutor(name: "ck-amqp-sub-\(label)")
+    }
+
+    /// One round on the connection: connects when needed, acknowledges `acknowledge`,
+    /// subscribes or cancels the subscription to match `subscribe`, then waits up to `wait`
+    /// for deliveries and returns those that came (at most `prefetch`), with the epoch of
+    /// the connection they came on.
+    func pump(acknowledge: [(epoch: UInt64, tag: UInt64)], subscribe: Bool, wait: Duration) throws(RabbitMQError) -> (epoch: UInt64, deliveries: [Delivery]) {
+        let connection = try connected()
+        do {
+            try settle(acknowledge, on: connection)
+            if subscribe != subscribed {
+                if subscribe {
+                    try connection.consume(Self.channel, queue: topology.main, tag: consumerTag)
+                } else {
+                    try connection.cancel(Self.channel, tag: consumerTag)
+                }
+                subscribed = subscribe
+            }
+            var deliveries: [Delivery] = []
+            var next = try connection.waitFrame(timeout: wait)
+            while let frame = next {
+                if let delivery = try handle(frame, on: connection) { deliveries.append(delivery) }
+                guard deliveries.count < prefetch, connection.hasBufferedFrames else { break }
+                next = try connection.waitFrame(timeout: .zero)
+            }
+            connection.releaseBuffers()
+            return (epoch, deliveries)
+        } catch {
+            // Any failure ends the connection, so that the caller can forget every delivery
+            // of this epoch: the broker requeues them all.
+            logger.warning("RabbitMQ consumer connection lost; unacknowledged messages go back to the queue",
+                           metadata: ["error": "\(error)", "unacknowledged": "\(outstanding.count)"])
+            dropConnection()
+            throw error
+        }
+    }
+
+    /// Acknowledges what it can, cancels the subscription and closes the connection: the
+    /// broker requeues every delivery left unacknowledged. Idempotent.
+    func close(acknowledge: [(epoch: UInt64, tag: UInt64)]) {
+        guard !closed else { return }
+        closed = true
+        if let connection, !connection.isBroken {
+            try? settle(acknowledge, on: connection)
+        }
+        connection?.close()
+        connection = nil
+        executor.shutdown()
+    }
+
+    // MARK: Frames
+
+    private func handle(_ frame: amqp_frame_t, on connection: AMQPConnection) throws(RabbitMQError) -> Delivery? {
+        guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { return nil }
+        let method = frame.payload.method
+        if method.id == CK_BASIC_DELIVER, frame.channel == Self.channel, let decoded = method.decoded {
+            let deliver = decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            var incoming = try connection.readContent(Self.channel)
+            incoming.deliveryTag = deliver.delivery_tag
+            incoming.redelivered = deliver.redelivered != 0
+            try connection.consumeNoWait(Self.tokenChannel, queue: topology.inflight, tag: tokenTag(deliver.delivery_tag))
+            outstanding.append(deliver.delivery_tag)
+            return Delivery(epoch: epoch, tag: deliver.delivery_tag, incoming: incoming)
+        }
+        if method.id == CK_BASIC_CANCEL, frame.channel == Self.channel {
+            // The broker cancelled the subscription (queue deleted): subscribe again next round.
+            subscribed = false
+            return nil
+        }
+        try connection.handleCloseFrame(frame)
+        return nil
+    }
+
+    /// Acknowledges the tags of the current epoch that are still outstanding: the longest
+    /// outstanding prefix at once with `multiple`, the others one by one.
+    private func settle(_ receipts: [(epoch: UInt64, tag: UInt64)], on connection: AMQPConnection) throws(RabbitMQError) {
+        var tags = Set<UInt64>()
+        for receipt in receipts where receipt.epoch == epoch { tags.insert(receipt.tag) }
+        guard !tags.isEmpty, !outstanding.isEmpty else { return }
+        var prefix = 0
+        while prefix < outstanding.count, tags.contains(outstanding[prefix]) { prefix += 1 }
+        if prefix > 0 {
+            let last = outstanding[prefix - 1]
+            let done = outstanding[..<prefix]
+            outstanding.removeFirst(prefix)
+            for tag in done { tags.remove(tag) }
+            try connection.ack(Self.channel, tag: last, multiple: prefix > 1)
+            for tag in done { try connection.cancelNoWait(Self.tokenChannel, tag: tokenTag(tag)) }
+        }
+        guard !tags.isEmpty else { return }
+        var kept: [UInt64] = []
+        kept.reserveCapacity(outstanding.count)
+        var single: [UInt64] = []
+        for tag in outstanding {
+            if tags.contains(tag) { single.append(tag) } else { kept.append(tag) }
+        }
+        outstanding = kept
+        for tag in single {
+            try connection.ack(Self.channel, tag: tag)
+            try connection.cancelNoWait(Self.tokenChannel, tag: tokenTag(tag))
+        }
+    }
+
+    private func tokenTag(_ tag: UInt64) -> String { "ck-held-\(epoch)-\(tag)" }
+
+    // MARK: Connection
+
+    private func connected() throws(RabbitMQError) -> AMQPConnection {
+        guard !closed else { throw RabbitMQError(code: .closed, message: "the consumer connection is closed") }
+        if let connection, !connection.isBroken { return connection }
+        if connection != nil { dropConnection() }
+        if let at = nextConnectAt, ContinuousClock.now < at {
+            throw lastError ?? RabbitMQError(code: .connectionLost, message: "reconnecting to \(settings.url)")
+        }
+        do {
+            let fresh = try settings.connect()
+            try topology.declareBase(on: fresh, channel: Self.tokenChannel)
+            try fresh.qos(Self.channel, prefetch: prefetch)
+            connection = fresh
+            epoch += 1
+            subscribed = false
+            outstanding.removeAll()
+            if failures > 0 { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
+            failures = 0
+            nextConnectAt = nil
+            return fresh
+        } catch {
+            failures += 1
+            lastError = error
+            nextConnectAt = ContinuousClock.now.advanced(by: Backoff.reconnect.delay(forRetry: failures))
+            throw error
+        }
+    }
+
+    private func dropConnection() {
+        connection?.close()
+        connection = nil
+        subscribed = false
+        outstanding.removeAll()
+    }
+}

@@ -1,0 +1,354 @@
+import ClusterKit
+import Logging
+import Synchronization
+
+/// The `rabbitmq` adapter's consumer: a `basic.consume` subscription on its own connection
+/// (``RabbitMQConsumerConnection``), the broker pushing up to `prefetch` unacknowledged
+/// messages ahead of the handlers.
+///
+/// ## What it guarantees
+/// - **Bounded concurrency**: at most ``QueueConsumerOptions/concurrency`` handlers run at
+///   once; a slot is freed when the handler's task has really returned. Deliveries beyond
+///   that wait in arrival order (FIFO for concurrency 1).
+/// - **Acknowledgements** are sent by the connection's loop, batched with `multiple` over
+///   the longest settled run of delivery tags, never twice for one tag.
+/// - **Failures** (a throw, the enforced per-message timeout, a cancelled handler) re-publish
+///   the message to the delay chain for its backoff, or to the dead-letter queue after its
+///   last attempt, wait for the confirm, then acknowledge the delivery.
+/// - **Gate and pause**: a closed gate (asked every ``QueueConsumerOptions/gateInterval``)
+///   or ``pause()`` cancels the subscription (`basic.cancel`). Deliveries already pushed but
+///   not handed to a handler are given back by re-publishing them unchanged (same ID and
+///   attempt) and then acknowledging them, so nothing is lost, nothing is acknowledged
+///   twice, and the attempt is not raised for a message no handler saw; they go to the back
+///   of the queue. Running handlers go on.
+/// - **No visibility timeout**: a delivery is this consumer's for as long as its connection
+///   lives; when the connection or the process ends the broker requeues it at once, and its
+///   next delivery counts as the next attempt. ``QueueConsumerOptions/visibilityTimeout``
+///   is therefore not used. After a reconnect the handlers of the old connection's
+///   deliveries are cancelled (their messages are already back in the queue) and the
+///   subscription is made again.
+/// - **Graceful stop**: ``stop(drainTimeout:)`` cancels the subscription, gives back what
+///   was not started, lets running handlers finish until the deadline (acknowledging or
+///   retrying them as usual), then cancels the rest and closes the connection, which
+///   requeues their messages (redelivered as the next attempt).
+final class RabbitMQPushConsumer: QueueConsumer {
+    let queue: String
+    let options: QueueConsumerOptions
+
+    typealias Receipt = (epoch: UInt64, tag: UInt64)
+
+    private let connection: RabbitMQConsumerConnection
+    private let handler: QueueHandler
+    private let retry: @Sendable (QueueMessage, String) async throws -> Void
+    private let giveBack: @Sendable (QueueMessage) async throws -> Void
+    private let logger: Logger
+    private let onStop: @Sendable () -> Void
+    private let state = Mutex(State())
+
+    private struct Run {
+        var receipt: Receipt
+        var message: QueueMessage
+        var handler: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+    }
+
+    private struct State {
+        var paused = false
+        var stopping = false
+        /// Set once the drain is over: the loop flushes acknowledgements and ends.
+        var finished = false
+        var epoch: UInt64 = 0
+        /// Pushed by the broker, not yet handed to a handler.
+        var buffer: [RabbitMQConsumerConnection.Delivery] = []
+        var bufferHead = 0
+        var runs: [UInt64: Run] = [:]
+        var nextRunID: UInt64 = 0
+        var liveHandlers = 0
+        var settling = 0
+        var acknowledgements: [Receipt] = []
+        var loop: Task<Void, Never>?
+        var stopTask: Task<Void, Never>?
+        var gateOpen = true
+        var gateCheckedAt: ContinuousClock.Instant?
+
+        var buffered: Int { buffer.count - bufferHead }
+    }
+
+    private enum Outcome {
+        case succeeded
+        case failed(any Error)
+        case timedOut(Duration)
+    }
+
+    init(queue: String, connection: RabbitMQConsumerConnection, options: QueueConsumerOptions, logger: Logger,
+         retry: @escaping @Sendable (QueueMessage, String) async throws -> Void,
+         giveBack: @escaping @Sendable (QueueMessage) async throws -> Void,
+         onStop: @escaping @Sendable () -> Void, handler: @escaping QueueHandler) {
+        self.queue = queue
+        self.connection = connection
+        self.options = options
+        self.handler = handler
+        self.retry = retry
+        self.giveBack = giveBack
+        var logger = logger
+        logger[metadataKey: "queue"] = "\(queue)"
+        self.logger = logger
+        self.onStop = onStop
+        let loop = Task { await self.run() }
+        state.withLock { $0.loop = loop }
+    }
+
+    var inFlight: Int {
+        get async { state.withLock { $0.liveHandlers } }
+    }
+
+    func pause() async {
+        state.withLock { $0.paused = true }
+    }
+
+    func resume() async {
+        state.withLock { $0.paused = false }
+    }
+
+    func stop(drainTimeout: Duration) async {
+        let task = state.withLock { state -> Task<Void, Never> in
+            if let existing = state.stopTask { return existing }
+            state.stopping = true
+            let task = Task { await self.performStop(drainTimeout: drainTimeout) }
+            state.stopTask = task
+            return task
+        }
+        await task.value
+    }
+
+    // MARK: The loop
+
+    /// Pumps the connection: sends acknowledgements, keeps the subscription in line with
+    /// the gate/pause/stop, takes deliveries and starts handlers.
+    private func run() async {
+        var failures = 0
+        while true {
+            let subscribe = wantsDeliveries()
+            let (acknowledgements, busy, finished) = state.withLock { state in
+                defer { state.acknowledgements.removeAll() }
+                return (state.acknowledgements, !state.runs.isEmpty || state.settling > 0, state.finished)
+            }
+            // Short waits while handlers are running, so their acknowledgements go out soon;
+            // longer ones when idle (a delivery ends the wait at once either way).
+            let wait: Duration = finished ? .zero : busy || !acknowledgements.isEmpty ? .milliseconds(2)
+                : options.gate == nil ? .milliseconds(50) : min(options.gateInterval, .milliseconds(50))
+            do {
+                let (epoch, deliveries) = try await connection.pump(acknowledge: acknowledgements, subscribe: subscribe, wait: wait)
+                failures = 0
+                received(deliveries, epoch: epoch)
+            } catch let error where error.code == .closed {
+                return
+            } catch {
+                // The connection is gone: the broker requeued everything it had delivered.
+                failures += 1
+                received([], epoch: .max)
+                if state.withLock({ $0.finished }) { return }
+                let delay = Backoff.reconnect.delay(forRetry: failures)
+                logger.warning("queue consumer connection failed; reconnecting", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+                try? await Task.sleep(for: min(delay, .milliseconds(500)))
+                continue
+            }
+            if finished { return }
+            if !subscribe { await giveBackBuffered() }
+            dispatch()
+        }
+    }
+
+    private func wantsDeliveries() -> Bool {
+        let gate = options.gate
+        return state.withLock { state in
+            if let gate {
+                let now = ContinuousClock.now
+                if state.gateCheckedAt.map({ now - $0 >= options.gateInterval }) ?? true {
+                    state.gateCheckedAt = now
+                    state.gateOpen = gate()
+                }
+            }
+            return !state.paused && !state.stopping && state.gateOpen
+        }
+    }
+
+    /// Adds deliveries; a new epoch (or `.max` for a lost connection) first forgets
+    /// everything of the old one: the broker has requeued those messages, so their
+    /// unstarted deliveries are dropped and their running handlers cancelled.
+    private func received(_ deliveries: [RabbitMQConsumerConnection.Delivery], epoch: UInt64) {
+        let orphans = state.withLock { state -> [Run] in
+            var orphans: [Run] = []
+            if epoch != state.epoch {
+                state.epoch = epoch
+                state.buffer.removeAll()
+                state.bufferHead = 0
+                state.acknowledgements.removeAll()
+                for (id, run) in state.runs where run.receipt.epoch != epoch {
+                    orphans.append(run)
+                    state.runs.removeValue(forKey: id)
+                }
+            }
+            state.buffer += deliveries
+            return orphans
+        }
+        for run in orphans {
+            run.handler?.cancel()
+            run.timer?.cancel()
+        }
+        if !orphans.isEmpty {
+            logger.warning("queue consumer lost its connection; the running handlers' messages were requeued and their handlers cancelled",
+                           metadata: ["cancelled": "\(orphans.count)"])
+        }
+    }
+
+    /// Starts handlers for buffered deliveries while slots are free.
+    private func dispatch() {
+        while let delivery = state.withLock({ state -> RabbitMQConsumerConnection.Delivery? in
+            guard !state.stopping, !state.paused, state.gateOpen, state.liveHandlers < options.concurrency, state.buffered > 0 else { return nil }
+            let next = state.buffer[state.bufferHead]
+            state.bufferHead += 1
+            if state.bufferHead > 256, state.bufferHead * 2 > state.buffer.count {
+                state.buffer.removeFirst(state.bufferHead)
+                state.bufferHead = 0
+            }
+            return next
+        }) {
+            start(delivery)
+        }
+    }
+
+    /// Re-publishes the deliveries no handler saw (unchanged), then acknowledges them.
+    private func giveBackBuffered() async {
+        let (deliveries, epoch) = state.withLock { state in
+            defer {
+                state.buffer.removeAll()
+                state.bufferHead = 0
+            }
+            return (Array(state.buffer[state.bufferHead...]), state.epoch)
+        }
+        guard !deliveries.isEmpty else { return }
+        // One after the other, so that they go back in the order they came.
+        var given: [Receipt] = []
+        for delivery in deliveries {
+            let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
+            do {
+                try await giveBack(message)
+                given.append((delivery.epoch, delivery.tag))
+            } catch {
+                // Left unacknowledged: the broker requeues it when the connection ends.
+                logger.warning("could not give back a prefetched message; it will be redelivered",
+                               metadata: ["message": "\(message.id)", "error": "\(error)"])
+            }
+        }
+        state.withLock { state in
+            if state.epoch == epoch { state.acknowledgements += given }
+        }
+    }
+
+    // MARK: Handlers
+
+    private func start(_ delivery: RabbitMQConsumerConnection.Delivery) {
+        let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
+        let timeout = min(message.timeout, .seconds(365 * 86_400))
+        state.withLock { state in
+            state.nextRunID += 1
+            let id = state.nextRunID
+            state.liveHandlers += 1
+            let handler = Task {
+                let outcome: Outcome
+                do {
+                    try await self.handler(message)
+                    outcome = Task.isCancelled ? .failed(CancellationError()) : .succeeded
+                } catch {
+                    outcome = .failed(error)
+                }
+                await self.settle(id, outcome)
+                self.state.withLock { $0.liveHandlers -= 1 }
+            }
+            let timer = Task {
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return
+                }
+                await self.settle(id, .timedOut(message.timeout))
+            }
+            state.runs[id] = Run(receipt: (delivery.epoch, delivery.tag), message: message, handler: handler, timer: timer)
+        }
+    }
+
+    /// Settles run `id` once (the first of completion and timeout wins).
+    private func settle(_ id: UInt64, _ outcome: Outcome) async {
+        let run = state.withLock { state -> Run? in
+            guard let run = state.runs.removeValue(forKey: id) else { return nil }
+            state.settling += 1
+            return run
+        }
+        guard let run else { return }
+        var acknowledge = true
+        switch outcome {
+        case .succeeded:
+            run.timer?.cancel()
+        case .failed(let error):
+            run.timer?.cancel()
+            acknowledge = await retrying(run, reason: String(describing: error))
+        case .timedOut(let timeout):
+            run.handler?.cancel()
+            logger.warning("queue handler timed out; attempt rejected",
+                           metadata: ["message": "\(run.message.id)", "attempt": "\(run.message.attempt)"])
+            acknowledge = await retrying(run, reason: QueueError.timedOut(timeout).description)
+        }
+        state.withLock { state in
+            if acknowledge, state.epoch == run.receipt.epoch { state.acknowledgements.append(run.receipt) }
+            state.settling -= 1
+        }
+    }
+
+    /// Re-publishes a failed attempt; `false` (leave it unacknowledged, to be redelivered)
+    /// when that failed.
+    private func retrying(_ run: Run, reason: String) async -> Bool {
+        do {
+            try await retry(run.message, reason)
+            return true
+        } catch {
+            logger.warning("could not record a failed queue attempt; the message will be redelivered",
+                           metadata: ["message": "\(run.message.id)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    // MARK: Stopping
+
+    private func performStop(drainTimeout: Duration) async {
+        let deadline = ContinuousClock.now.advanced(by: max(drainTimeout, .zero))
+        // The loop sees `stopping`: it cancels the subscription and gives back the buffer.
+        while ContinuousClock.now < deadline {
+            let busy = state.withLock { !$0.runs.isEmpty || $0.settling > 0 || $0.buffered > 0 }
+            if !busy { break }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        let (abandoned, loop) = state.withLock { state in
+            defer {
+                state.runs.removeAll()
+                state.finished = true
+            }
+            return (Array(state.runs.values), state.loop)
+        }
+        for run in abandoned {
+            run.handler?.cancel()
+            run.timer?.cancel()
+        }
+        if !abandoned.isEmpty {
+            logger.warning("queue consumer stopped with handlers still running; their messages will be redelivered",
+                           metadata: ["abandoned": "\(abandoned.count)"])
+        }
+        await loop?.value
+        let remaining = state.withLock { state in
+            defer { state.acknowledgements.removeAll() }
+            return state.acknowledgements
+        }
+        await connection.close(acknowledge: remaining)
+        onStop()
+    }
+}
