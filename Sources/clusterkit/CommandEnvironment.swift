@@ -14,26 +14,35 @@ enum CommandEnvironment {
         return registry
     }
 
-    /// Loads configuration from the environment and `.env`; on error prints the message to
-    /// stderr and exits with status 2.
-    static func loadConfiguration() async -> ClusterConfiguration {
+    /// Sets up a command: ignores SIGPIPE (a dead child or a closed pipe becomes a write
+    /// error, not a silent death), loads the configuration from the environment and `.env`
+    /// (on error: the message on stderr, exit status 2), and sends swift-log output to stderr
+    /// at `CLUSTERKIT_LOG_LEVEL` (environment or `.env`; default `defaultLogLevel`) with URL
+    /// passwords redacted from every message and metadata value.
+    static func prepare(defaultLogLevel: Logger.Level) async -> ClusterConfiguration {
+        signal(SIGPIPE, SIG_IGN)
+        let configuration: ClusterConfiguration
         do {
-            return try await ClusterConfiguration.fromEnvironment()
+            configuration = try await ClusterConfiguration.fromEnvironment()
         } catch {
             fail(error.description, status: 2)
         }
-    }
-
-    /// Sends swift-log output to stderr at `CLUSTERKIT_LOG_LEVEL` (default `defaultLevel`),
-    /// with URL passwords redacted from every message and metadata value.
-    static func bootstrapLogging(defaultLevel: Logger.Level) {
-        let requested = ProcessInfo.processInfo.environment["CLUSTERKIT_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
-        let level = requested ?? defaultLevel
+        var level = defaultLogLevel
+        if let requested = configuration.value(ClusterSettings.logLevel.name) {
+            if let parsed = Logger.Level(rawValue: requested.lowercased()) {
+                level = parsed
+            } else {
+                printError("warning: \(ClusterSettings.logLevel.name)=\(requested) is not a log level "
+                    + "(trace, debug, info, notice, warning, error, critical); using \(defaultLogLevel)")
+            }
+        }
+        let chosen = level
         LoggingSystem.bootstrap { label in
             var handler = RedactingLogHandler(StreamLogHandler.standardError(label: label))
-            handler.logLevel = level
+            handler.logLevel = chosen
             return handler
         }
+        return configuration
     }
 
     /// Prints `message` (passwords redacted) to stderr and exits.

@@ -32,8 +32,13 @@ struct ConformanceCommand: AsyncParsableCommand {
             }
             return
         }
-        CommandEnvironment.bootstrapLogging(defaultLevel: .error)
-        let configuration = await CommandEnvironment.loadConfiguration()
+        let known = Set(primitives.flatMap { ConfiguredConformance.caseNames(for: $0) })
+        let unknown = cases.filter { !known.contains($0) }
+        if !unknown.isEmpty {
+            CommandEnvironment.fail("no conformance case named \(unknown.joined(separator: ", ")); "
+                + "list them with `clusterkit conformance --list`", status: 2)
+        }
+        let configuration = await CommandEnvironment.prepare(defaultLogLevel: .error)
         let runner = ConfiguredConformance(configuration: configuration, registry: CommandEnvironment.registry)
         let json = self.json
         let results: [ConformanceResult]
@@ -59,7 +64,7 @@ struct ConformanceCommand: AsyncParsableCommand {
             let output = Output(passed: results.count { $0.status == .passed }, failed: results.count { $0.status == .failed },
                                 skipped: results.count { $0.status == .skipped }, results: results)
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(Redaction.redactingURLPasswords(in: String(decoding: try encoder.encode(output), as: UTF8.self)))
             CommandEnvironment.printError(results.summaryLine)
         } else {

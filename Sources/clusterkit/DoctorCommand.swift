@@ -16,6 +16,10 @@ struct DoctorCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds to wait for each backend.")
     var timeout: Double = 5
 
+    func validate() throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 600 else { throw ValidationError("--timeout must be in (0, 600] seconds") }
+    }
+
     struct Row: Codable {
         var primitive: String
         var adapter: String
@@ -25,8 +29,7 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        CommandEnvironment.bootstrapLogging(defaultLevel: .error)
-        let configuration = await CommandEnvironment.loadConfiguration()
+        let configuration = await CommandEnvironment.prepare(defaultLogLevel: .error)
         let registry = CommandEnvironment.registry
         var rows: [Row] = []
         for primitive in Primitive.allCases {
@@ -36,7 +39,7 @@ struct DoctorCommand: AsyncParsableCommand {
         if json {
             struct Output: Codable { var ok: Bool; var appName: String; var rows: [Row] }
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let data = try encoder.encode(Output(ok: healthy, appName: configuration.appName, rows: rows))
             print(Redaction.redactingURLPasswords(in: String(decoding: data, as: UTF8.self)))
         } else {
@@ -49,7 +52,6 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 
     private func check(_ primitive: Primitive, configuration: ClusterConfiguration, registry: AdapterRegistry) async -> Row {
-        let selector = ClusterSettings.selector(for: primitive)
         let resolved: ResolvedAdapter
         do {
             resolved = try configuration.resolve(primitive, in: registry)
@@ -75,7 +77,10 @@ struct DoctorCommand: AsyncParsableCommand {
         switch outcome {
         case .success:
             row.ok = true
-            row.status = resolved.usesDefaultURL ? "ok (default URL; set \(selector.name)'s URL variable)" : "ok"
+            let variables = resolved.registration.urlName.map {
+                ClusterSettings.urlVariables(for: primitive, urlName: $0).joined(separator: " or ")
+            }
+            row.status = resolved.usesDefaultURL ? "ok (default URL; set \(variables ?? "its URL variable"))" : "ok"
         case .failure(let error):
             row.status = Redaction.redactingURLPasswords(in: String(describing: error))
         case .timedOut:

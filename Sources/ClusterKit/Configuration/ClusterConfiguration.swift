@@ -51,6 +51,9 @@ public struct ClusterConfiguration: Sendable {
         } catch {
             throw ConfigurationError(code: .unreadableFile, message: "cannot read \(environmentFile): \(error)")
         }
+        // A blank variable counts as unset, so it must not hide the `.env` value behind it
+        // (docker-compose's `REDIS_URL=${REDIS_URL}` with nothing set on the host).
+        let environment = environment.filter { !$0.value.trimmingCharacters(in: .whitespaces).isEmpty }
         let reader = ConfigReader(providers: [
             EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: secretSpecifier),
             fileProvider,

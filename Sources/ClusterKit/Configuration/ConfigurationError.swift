@@ -40,6 +40,6 @@ public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvert
 
     static func invalidURL(_ url: String, variable: String?, reason: String) -> ConfigurationError {
         let origin = variable.map { "\($0)=" } ?? ""
-        return ConfigurationError(code: .invalidURL, message: "\(origin)\(url) is not a valid URL: \(reason)")
+        return ConfigurationError(code: .invalidURL, message: "\(origin)\(Redaction.redactedURL(url)) is not a valid URL: \(reason)")
     }
 }

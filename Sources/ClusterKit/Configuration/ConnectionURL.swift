@@ -12,7 +12,7 @@ public struct ConnectionURL: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The URL with its password replaced by `***`.
-    public var description: String { Redaction.redactingURLPasswords(in: secretText) }
+    public var description: String { Redaction.redactedURL(secretText) }
 
     /// Parses a `redis://` URL.
     public func redis() throws(ConfigurationError) -> RedisURL { try RedisURL(parsing: secretText, variable: variable) }
@@ -34,26 +34,17 @@ struct URLParts {
     init(_ text: String, variable: String?) throws(ConfigurationError) {
         func fail(_ reason: String) -> ConfigurationError { .invalidURL(text, variable: variable, reason: reason) }
         guard let schemeEnd = text.range(of: "://") else { throw fail("expected scheme://host") }
+        if text.contains(where: \.isWhitespace) {
+            throw fail("it contains whitespace; percent-encode spaces in passwords (%20)")
+        }
         scheme = text[..<schemeEnd.lowerBound].lowercased()
         var rest = text[schemeEnd.upperBound...]
-        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
-        var queryText: Substring = ""
-        if let q = rest.firstIndex(of: "?") {
-            queryText = rest[rest.index(after: q)...]
-            rest = rest[..<q]
-        }
-        let authority: Substring
-        if let slash = rest.firstIndex(of: "/") {
-            authority = rest[..<slash]
-            path = String(rest[rest.index(after: slash)...])
-        } else {
-            authority = rest
-            path = ""
-        }
-        var hostPort = authority
-        if let at = authority.lastIndex(of: "@") {
-            let userInfo = authority[..<at]
-            hostPort = authority[authority.index(after: at)...]
+        // Credentials end at the LAST '@': a password may contain unencoded '/', '?', '#'
+        // or '@'. (Redaction uses the same rule, so what is parsed as a password is what
+        // is hidden.)
+        if let at = rest.lastIndex(of: "@") {
+            let userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
             if let colon = userInfo.firstIndex(of: ":") {
                 user = try URLParts.decode(userInfo[..<colon], fail("bad percent-encoding in the user name"))
                 password = try URLParts.decode(userInfo[userInfo.index(after: colon)...], fail("bad percent-encoding in the password"))
@@ -61,6 +52,20 @@ struct URLParts {
                 user = try URLParts.decode(userInfo, fail("bad percent-encoding in the user name"))
             }
             if user?.isEmpty == true { user = nil }
+        }
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        var queryText: Substring = ""
+        if let q = rest.firstIndex(of: "?") {
+            queryText = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        let hostPort: Substring
+        if let slash = rest.firstIndex(of: "/") {
+            hostPort = rest[..<slash]
+            path = String(rest[rest.index(after: slash)...])
+        } else {
+            hostPort = rest
+            path = ""
         }
         var portText: Substring?
         if hostPort.hasPrefix("[") {

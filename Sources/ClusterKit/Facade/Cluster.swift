@@ -152,7 +152,10 @@ public final class Cluster: Service, Sendable {
             try? await gracefulShutdown()
             group.cancelAll()
         }
-        await shutdown()
+        // Shut down in a task of its own: when run() was cancelled (a ServiceGroup whose
+        // other service failed), a cancelled context must not cut the lease release and
+        // the consumers' drain short.
+        await Task { await self.shutdown() }.value
     }
 
     /// Drains consumers, closes subscriptions, releases the worker-ID lease and closes every

@@ -14,19 +14,30 @@ import Foundation
 /// }
 /// ```
 ///
-/// Jobs run in the order they were enqueued. ``shutdown()`` lets the thread finish the jobs
-/// already queued and then exit; jobs enqueued after it still run (on the same thread,
-/// which drains before exiting) so no continuation is ever lost.
+/// Jobs run in the order they were enqueued. ``shutdown()`` lets the thread exit once no
+/// job is queued; a job enqueued after that (an actor resuming from a sleep that outlived
+/// `close()`) starts a fresh thread for it, so no continuation is ever lost and at most one
+/// thread runs jobs at any time.
 public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable {
-    // @unchecked Sendable is safe: `jobs` and `stopping` are read and written only while
-    // holding `condition`; `thread` is set once in init before any job can be enqueued.
+    // @unchecked Sendable is safe: every stored property is read and written only while
+    // holding `condition`.
     private let condition = NSCondition()
+    private let name: String
     private var jobs: [UnownedJob] = []
     private var stopping = false
+    /// The thread running jobs now, or `nil` when none runs (after shutdown drained).
     private var thread: Thread?
 
     /// Starts the thread. `name` shows in debuggers and `top -H`.
     public init(name: String) {
+        self.name = name
+        condition.lock()
+        startThread()
+        condition.unlock()
+    }
+
+    /// Starts a thread running ``runLoop()``; the caller holds `condition`.
+    private func startThread() {
         let thread = Thread { [self] in runLoop() }
         thread.name = name
         self.thread = thread
@@ -37,6 +48,7 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
         let job = UnownedJob(job)
         condition.lock()
         jobs.append(job)
+        if thread == nil { startThread() }
         condition.signal()
         condition.unlock()
     }
@@ -46,10 +58,14 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
     }
 
     /// Whether the calling code runs on this executor's thread.
-    public var isCurrentThread: Bool { Thread.current === thread }
+    public var isCurrentThread: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return thread.map { Thread.current === $0 } ?? false
+    }
 
     public func checkIsolated() {
-        precondition(isCurrentThread, "expected to run on the dedicated thread \(thread?.name ?? "")")
+        precondition(isCurrentThread, "expected to run on the dedicated thread \(name)")
     }
 
     /// Lets the thread exit once no job is queued. Idempotent.
@@ -65,7 +81,9 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping { condition.wait() }
-            if jobs.isEmpty && stopping {
+            if jobs.isEmpty {
+                // Stopping and drained: give up the thread. A later enqueue starts another.
+                thread = nil
                 condition.unlock()
                 return
             }

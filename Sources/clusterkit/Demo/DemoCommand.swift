@@ -45,14 +45,13 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        CommandEnvironment.bootstrapLogging(defaultLevel: .warning)
-        let configuration = await CommandEnvironment.loadConfiguration()
+        let configuration = await CommandEnvironment.prepare(defaultLogLevel: .warning)
         let registry = CommandEnvironment.registry
         var adapters: [Primitive: ResolvedAdapter] = [:]
         do {
             for primitive in Primitive.allCases { adapters[primitive] = try configuration.resolve(primitive, in: registry) }
         } catch {
-            CommandEnvironment.fail(error.message, status: 2)
+            failRun(error.message, status: 2)
         }
         let networked = adapters.values.allSatisfy(\.registration.isNetworked)
         let multiProcess: Bool
@@ -64,7 +63,7 @@ struct DemoCommand: AsyncParsableCommand {
             // queue, counter or signals. One node is still a faithful run of the machinery.
             let local = adapters.values.filter { !$0.registration.isNetworked }.map { "\($0.primitive)=\($0.name)" }.sorted()
             if !local.isEmpty && nodes > 1 {
-                CommandEnvironment.fail("--mode multi-process needs networked adapters for every primitive with --nodes > 1; "
+                failRun("--mode multi-process needs networked adapters for every primitive with --nodes > 1; "
                     + "these keep state per process: \(local.joined(separator: ", "))", status: 2)
             }
             multiProcess = true
@@ -93,7 +92,7 @@ struct DemoCommand: AsyncParsableCommand {
         } catch {
             for handle in handles { _ = try? await handle.send(.shutdown) }
             for handle in handles { await handle.finish() }
-            CommandEnvironment.fail("demo failed: \(error)", status: 1)
+            failRun("demo failed: \(error)", status: 1)
         }
         for handle in handles { await handle.finish() }
 
@@ -105,6 +104,19 @@ struct DemoCommand: AsyncParsableCommand {
             print(summary.text)
         }
         if !summary.isClean { throw ExitCode(1) }
+    }
+
+    /// Ends the run with `message` on stderr and, with `--json`, `{"ok":false,"error":…}` on
+    /// stdout, so scripts always get exactly one JSON object.
+    private func failRun(_ message: String, status: Int32) -> Never {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let text = Redaction.redactingURLPasswords(in: message)
+            struct Failure: Encodable { let ok = false; let error: String }
+            if let data = try? encoder.encode(Failure(error: text)) { print(String(decoding: data, as: UTF8.self)) }
+        }
+        CommandEnvironment.fail(message, status: status)
     }
 
     private func progress(_ message: String) {

@@ -13,8 +13,7 @@ struct DemoNodeCommand: AsyncParsableCommand {
     )
 
     func run() async throws {
-        CommandEnvironment.bootstrapLogging(defaultLevel: .warning)
-        let configuration = await CommandEnvironment.loadConfiguration()
+        let configuration = await CommandEnvironment.prepare(defaultLogLevel: .warning)
         let session = DemoSession(configuration: configuration, registry: CommandEnvironment.registry, memory: MemoryBackend())
         let encoder = JSONEncoder()
         for await line in LineReader.lines(of: FileHandle.standardInput.fileDescriptor) {
@@ -32,5 +31,8 @@ struct DemoNodeCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(data)
             if case .shutdown = command { break }
         }
+        // Stdin closed without `shutdown` (the coordinator gave up): still release the lease
+        // and drain consumers rather than leave them to TTLs.
+        await session.shutdownIfStarted()
     }
 }

@@ -19,6 +19,11 @@ actor DemoSession {
         self.memory = memory
     }
 
+    /// Shuts the node down if it was started and not shut down yet (stdin closed early).
+    func shutdownIfStarted() async {
+        await node?.shutdown()
+    }
+
     /// Runs one command; errors become `.failed` replies.
     func handle(_ command: DemoInstruction) async -> DemoReply {
         do {
@@ -33,7 +38,7 @@ actor DemoSession {
             let started = try await RunningNode.start(plan: plan, index: index, configuration: configuration,
                                                       registry: registry, memory: memory)
             node = started
-            return .ready(workerID: started.cluster.workerID)
+            return .ready(workerID: started.workerIDAtStart)
         }
         guard let node else { return .failed(message: "node not started") }
         switch command {
@@ -91,12 +96,17 @@ final class RunningNode: Sendable {
     let cluster: Cluster
     let ids: [Int64]
     let tally: DemoTally
+    /// The worker ID held when the node started (the report also says whether it still
+    /// holds it at the end).
+    let workerIDAtStart: Int?
     private let consumer = Mutex<(any QueueConsumer)?>(nil)
     private let listener: Task<Void, Never>
     private let subscription: PubSubSubscription
+    /// `cluster.run()`: renews the worker-ID lease while the node lives.
+    private let service: Task<Void, Never>
 
     private init(plan: DemoPlan, index: Int, cluster: Cluster, ids: [Int64], tally: DemoTally, subscription: PubSubSubscription,
-                 listener: Task<Void, Never>) {
+                 listener: Task<Void, Never>, service: Task<Void, Never>, workerIDAtStart: Int?) {
         self.plan = plan
         self.index = index
         self.cluster = cluster
@@ -104,11 +114,19 @@ final class RunningNode: Sendable {
         self.tally = tally
         self.subscription = subscription
         self.listener = listener
+        self.service = service
+        self.workerIDAtStart = workerIDAtStart
     }
 
     static func start(plan: DemoPlan, index: Int, configuration: ClusterConfiguration, registry: AdapterRegistry,
                       memory: MemoryBackend) async throws -> RunningNode {
-        let cluster = try await Cluster(configuration: configuration, registry: registry, memory: memory)
+        // In-process nodes share one configuration: a pinned CLUSTERKIT_NODE_ID gets a
+        // per-node suffix so node IDs stay unique.
+        let nodeID = configuration.nodeID.map { NodeID("\($0.rawValue)-\(index)") } ?? NodeID.generate()
+        let cluster = try await Cluster(configuration: configuration, registry: registry, nodeID: nodeID, memory: memory)
+        let workerIDAtStart = cluster.workerID
+        // Run the node as a service would: renews the lease until cancelled, then shuts down.
+        let service = Task<Void, Never> { try? await cluster.run() }
         do {
             let tally = DemoTally()
             let subscription = try await cluster.pubsub.subscribe(plan.channel)
@@ -124,8 +142,9 @@ final class RunningNode: Sendable {
                 throw error
             }
             return RunningNode(plan: plan, index: index, cluster: cluster, ids: ids, tally: tally, subscription: subscription,
-                               listener: listener)
+                               listener: listener, service: service, workerIDAtStart: workerIDAtStart)
         } catch {
+            service.cancel()
             await cluster.shutdown()
             throw error
         }
@@ -183,6 +202,8 @@ final class RunningNode: Sendable {
     func shutdown() async {
         subscription.cancel()
         listener.cancel()
+        service.cancel()
+        await service.value
         await cluster.shutdown()
     }
 }

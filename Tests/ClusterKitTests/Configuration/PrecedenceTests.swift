@@ -75,6 +75,15 @@ struct PrecedenceTests {
         #expect(try viaDefault.url?.redis().host == "localhost")
     }
 
+    @Test("a blank environment variable does not hide the .env value")
+    func blankEnvironmentDoesNotHideFile() async throws {
+        let file = try Self.envFile("REDIS_URL=redis://fromfile:6379/1\nAPP_NAME=fromfile\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let configuration = try await ClusterConfiguration.fromEnvironment(["REDIS_URL": "", "APP_NAME": "  "], environmentFile: file)
+        #expect(configuration.value("REDIS_URL") == "redis://fromfile:6379/1")
+        #expect(configuration.appName == "fromfile")
+    }
+
     @Test("an empty value counts as unset")
     func emptyIsUnset() throws {
         let configuration = try ClusterConfiguration(values: ["APP_NAME": "", "CACHE_DEFAULT_STORE": "  "])

@@ -20,6 +20,13 @@ struct URLTests {
         #expect(bare.database == 0)
         #expect(bare.password == nil)
 
+        let slashes = try AMQPURL(parsing: "amqp://u:Zk3/9q?P#x@mq:5673/%2f")
+        #expect(slashes.password == "Zk3/9q?P#x")
+        #expect(slashes.host == "mq")
+        #expect(slashes.port == 5673)
+        #expect(!slashes.description.contains("Zk3"))
+        #expect(try RedisURL(parsing: "redis://:s3cret/9@host:6379/0").password == "s3cret/9")
+
         let passwordOnly = try RedisURL(parsing: "redis://:secret@[::1]:7000/1")
         #expect(passwordOnly.username == nil)
         #expect(passwordOnly.password == "secret")
@@ -51,12 +58,33 @@ struct URLTests {
         #expect("\(connection)".contains("s3cret") == false)
     }
 
+    @Test("a single configured URL hides its password even when malformed", arguments: [
+        "amqp://u:Zk3/9qP@mq:5672/%2f", "redis://:a b@h/0", "redis://:p#w?x@h", "redis://u:s3cret@:6379/0",
+    ])
+    func redactsOneURL(_ url: String) {
+        let redacted = Redaction.redactedURL(url)
+        #expect(redacted.contains("***"))
+        for secret in ["Zk3", "9qP", "a b", "p#w", "s3cret"] {
+            #expect(!redacted.contains(secret), "\(redacted) shows \(secret)")
+        }
+    }
+
+    @Test("whitespace in a URL is rejected (and the error hides the password)")
+    func whitespaceRejected() throws {
+        let error = try #require(throws: ConfigurationError.self) { try RedisURL(parsing: "redis://:a b@h/0", variable: "REDIS_URL") }
+        #expect(error.message.contains("whitespace"))
+        #expect(!error.message.contains("a b"))
+    }
+
     @Test("redaction finds every URL password in free text", arguments: [
         ("connect to redis://:pw1@h:1/0 failed", "connect to redis://:***@h:1/0 failed"),
         ("a amqp://u:pw2@h/%2f and redis://u:pw3@x", "a amqp://u:***@h/%2f and redis://u:***@x"),
         ("no credentials redis://h:6379/0", "no credentials redis://h:6379/0"),
         ("user only redis://u@h", "user only redis://u@h"),
         ("at in password redis://u:p@ss@h/0", "at in password redis://u:***@h/0"),
+        ("slash in password amqp://u:Zk3/9qP@mq:5672/%2f", "slash in password amqp://u:***@mq:5672/%2f"),
+        ("query chars redis://:a?b#c@h/0 end", "query chars redis://:***@h/0 end"),
+        ("quoted \"redis://:pw@h\" done", "quoted \"redis://:***@h\" done"),
     ])
     func redactsFreeText(_ input: String, _ expected: String) {
         #expect(Redaction.redactingURLPasswords(in: input) == expected)

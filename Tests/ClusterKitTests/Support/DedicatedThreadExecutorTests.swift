@@ -35,4 +35,15 @@ struct DedicatedThreadExecutorTests {
         #expect(Set(await pinned.log).count == 1000)
         pinned.executor.shutdown()
     }
+
+    @Test("work enqueued after shutdown still runs (a sleep that outlives close must resume)", .timeLimit(.minutes(1)))
+    func runsAfterShutdown() async throws {
+        let pinned = Pinned()
+        #expect(await pinned.record(1))
+        pinned.executor.shutdown()
+        try await Task.sleep(for: .milliseconds(50))   // let the drained thread exit
+        #expect(await pinned.record(2), "resumed off the dedicated thread")
+        #expect(await pinned.log == [1, 2])
+        pinned.executor.shutdown()
+    }
 }
