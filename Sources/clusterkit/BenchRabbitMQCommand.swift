@@ -57,8 +57,8 @@ struct BenchRabbitMQCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        CommandEnvironment.bootstrapLogging(defaultLevel: .error)
-        guard let text = url ?? ProcessInfo.processInfo.environment["RABBITMQ_URL"] else {
+        let configuration = await CommandEnvironment.prepare(defaultLogLevel: .error)
+        guard let text = url ?? configuration.value(ClusterSettings.rabbitMQURL.name) else {
             CommandEnvironment.fail("give the broker with --url or RABBITMQ_URL", status: 2)
         }
         guard count > 0, size >= 0, tasks > 0, concurrency > 0, prefetch > 0 else {
