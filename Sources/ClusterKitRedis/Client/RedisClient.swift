@@ -95,7 +95,7 @@ public final class RedisClient: Sendable {
 
     /// Closes every connection. Idempotent.
     public func close() async {
-        closed.store(true, ordering: .sequentiallyConsistent)
+        guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         for connection in connections { await connection.close() }
     }
 

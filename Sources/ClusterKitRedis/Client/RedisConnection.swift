@@ -83,8 +83,10 @@ actor RedisConnection {
         }
     }
 
-    /// Fails queued commands with ``RedisError/closed``, frees the connection and lets the
-    /// thread exit. Idempotent.
+    /// Fails queued commands with ``RedisError/closed`` and frees the connection; later
+    /// submissions fail with it too. Idempotent. The thread exits when the actor is
+    /// released (its deinit shuts the executor down): shutting it down here would strand
+    /// any job enqueued afterwards — a racing `submit` — on a thread that is gone.
     func close() {
         if case .closed = state { return }
         state = .closed
@@ -92,7 +94,6 @@ actor RedisConnection {
         pending.removeAll()
         for entry in waiting { entry.continuation.resume(throwing: RedisError.closed) }
         handle = nil
-        executor.shutdown()
     }
 
     // MARK: The batch
