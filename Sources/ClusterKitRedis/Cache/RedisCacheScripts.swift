@@ -10,10 +10,12 @@ enum RedisCacheScripts {
 
     /// `INCRBY` KEYS[1] by ARGV[1]; when the key is missing it is created holding ARGV[1]
     /// with the TTL ARGV[2] (ms; `-1` none; `0` = store nothing, return the would-be value).
-    /// The new value comes back as a decimal string (Lua numbers are doubles).
+    /// The new value comes back as the stored decimal string: Lua numbers are doubles, so
+    /// INCRBY's integer reply would lose precision beyond 2^53 on its way through Lua.
     static let increment = RedisScript("""
         if redis.call('EXISTS', KEYS[1]) == 1 then
-            return redis.call('INCRBY', KEYS[1], ARGV[1])
+            redis.call('INCRBY', KEYS[1], ARGV[1])
+            return redis.call('GET', KEYS[1])
         end
         local ttl = tonumber(ARGV[2])
         if ttl > 0 then
