@@ -1,5 +1,6 @@
 import ClusterKit
 import ClusterKitConformance
+import ClusterKitRedis
 import Foundation
 import Logging
 
@@ -8,7 +9,9 @@ import Logging
 enum CommandEnvironment {
     /// Every adapter this executable links. Backend modules register here as they are added.
     static var registry: AdapterRegistry {
-        AdapterRegistry.builtIn
+        var registry = AdapterRegistry.builtIn
+        registry.registerRedisAdapters()
+        return registry
     }
 
     /// Loads configuration from the environment and `.env`; on error prints the message to
