@@ -194,7 +194,7 @@ actor RedisConnection {
         if context.pointee.err != 0 {
             let reason = String(cString: clusterkit_redis_errstr(context))
             redisFree(context)
-            throw RedisError(code: .connectionFailed, message: "cannot connect to \(url) within \(configuration.connectTimeout): \(reason)")
+            throw RedisError(code: .connectionFailed, message: "cannot connect to \(url) (connect timeout \(configuration.connectTimeout)): \(reason)")
         }
         var handshake: [RedisCommand] = []
         if let password = url.password {
