@@ -16,7 +16,12 @@ import Synchronization
 ///   an unreachable server is reported at startup (``RedisError/Code/authenticationFailed``,
 ///   ``RedisError/Code/connectionFailed``) within the connect timeout.
 /// - Broken connections are re-established on demand with capped exponential backoff.
-/// - ``close()`` fails pending commands with ``RedisError/closed`` and stops the threads.
+/// - ``close()`` fails pending commands with ``RedisError/closed``; the threads stop when
+///   the client is released.
+/// - Cancelling a caller does not interrupt a command already queued: it completes (or
+///   fails) within the command timeout. A command that failed with
+///   ``RedisError/Code/timeout`` or ``RedisError/Code/connectionLost`` may or may not have
+///   run on the server; the client never retries on its own.
 public final class RedisClient: Sendable {
     public let configuration: RedisClientConfiguration
     private let connections: [RedisConnection]
