@@ -71,6 +71,24 @@ struct RedisClientTests {
         try await client.send(RedisCommand("DEL", arguments: [counter] + (0..<200).map { "\(prefix)\($0)" }))
     }
 
+    @Test func concurrentCommandsShareBatches() async throws {
+        let client = try await makeClient(try await RedisServer.shared().url(query: "pool_size=1"))
+        defer { Task { await client.close() } }
+        let key = uniquePrefix("batches") + "n"
+        let before = await client.statistics()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<500 { group.addTask { try await client.send(RedisCommand("INCR", key)) } }
+            try await group.waitForAll()
+        }
+        let after = await client.statistics()
+        let commands = after.commands - before.commands
+        let batches = after.batches - before.batches
+        #expect(commands == 500)
+        // Auto-pipelining: commands queued while a batch is on the wire go out together.
+        #expect(batches < commands / 2, "\(commands) concurrent commands took \(batches) batches")
+        #expect(try await client.send(RedisCommand("GETDEL", key)).integer() == 500)
+    }
+
     @Test func pipelineKeepsOrderAndErrorsAsValues() async throws {
         let client = try await makeClient()
         defer { Task { await client.close() } }
@@ -221,6 +239,15 @@ struct RedisClientFaultTests {
         #expect(error.code == .timeout, "\(error)")
         let reply = try await eventuallySucceeds { try await client.send(RedisCommand("PING")) }
         #expect(reply == .status("PONG"))
+        // Connecting to a frozen server: the kernel accepts the TCP connection, the handshake
+        // gets no answer, and the connect timeout turns that into a typed error.
+        server.pause()
+        let connectError = try await #require(throws: RedisError.self) {
+            try await makeClient(server.url(query: "connect_timeout=300ms"))
+        }
+        server.resume()
+        #expect(connectError.code == .timeout, "\(connectError)")
+        #expect(connectError.message.contains("0.3 seconds"), "\(connectError)")
     }
 
     @Test func clientKillIsDetectedAndTheNextCommandReconnects() async throws {

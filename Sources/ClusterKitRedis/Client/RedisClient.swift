@@ -98,6 +98,17 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Batches written and commands carried, summed over the pool.
+    func statistics() async -> (batches: Int, commands: Int) {
+        var total = (batches: 0, commands: 0)
+        for connection in connections {
+            let stats = await connection.statistics
+            total.batches += stats.batches
+            total.commands += stats.commands
+        }
+        return total
+    }
+
     /// Closes every connection. Idempotent.
     public func close() async {
         guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }

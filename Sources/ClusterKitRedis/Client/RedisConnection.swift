@@ -51,6 +51,14 @@ actor RedisConnection {
     private var pending: [Pending] = []
     private var drainScheduled = false
     private var buffer: [UInt8] = []
+    /// Batches written and commands they carried since the connection was created (for
+    /// tests and diagnostics: commands / batches is the auto-pipelining factor).
+    private(set) var statistics = Statistics()
+
+    struct Statistics: Sendable, Hashable {
+        var batches = 0
+        var commands = 0
+    }
 
     init(configuration: RedisClientConfiguration, name: String, logger: Logger) {
         self.configuration = configuration
@@ -116,12 +124,14 @@ actor RedisConnection {
         buffer.removeAll(keepingCapacity: true)
         for entry in batch {
             for command in entry.commands { command.encode(into: &buffer) }
+            statistics.commands += entry.commands.count
         }
+        statistics.batches += 1
         let appended = buffer.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
         if appended != REDIS_OK {
-            fail(batch[...], with: connectionError(context, while: "queueing commands"))
+            fail(batch[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout))
             return
         }
         for (position, entry) in batch.enumerated() {
@@ -130,7 +140,7 @@ actor RedisConnection {
             for _ in entry.commands {
                 var raw: UnsafeMutableRawPointer?
                 guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                    fail(batch[position...], with: connectionError(context, while: "waiting for replies"))
+                    fail(batch[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout))
                     return
                 }
                 replies.append(RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self)))
@@ -210,11 +220,11 @@ actor RedisConnection {
             bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
         var failure: RedisError?
-        if appended != REDIS_OK { failure = connectionError(context, while: "connecting") }
+        if appended != REDIS_OK { failure = connectionError(context, while: "connecting", timeout: configuration.connectTimeout) }
         for command in handshake where failure == nil {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                failure = connectionError(context, while: "connecting")
+                failure = connectionError(context, while: "connecting", timeout: configuration.connectTimeout)
                 break
             }
             let reply = RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
@@ -238,12 +248,12 @@ actor RedisConnection {
     }
 
     /// The typed error for the failure hiredis recorded on `context`.
-    private func connectionError(_ context: UnsafeMutablePointer<redisContext>, while doing: String) -> RedisError {
+    private func connectionError(_ context: UnsafeMutablePointer<redisContext>, while doing: String, timeout: Duration) -> RedisError {
         let reason = String(cString: clusterkit_redis_errstr(context))
         let url = configuration.url
         switch context.pointee.err {
         case REDIS_ERR_IO where reason.contains("temporarily unavailable") || reason.contains("timed out"):
-            return RedisError(code: .timeout, message: "no reply from \(url) within \(configuration.commandTimeout) while \(doing)")
+            return RedisError(code: .timeout, message: "no reply from \(url) within \(timeout) while \(doing)")
         case REDIS_ERR_PROTOCOL, REDIS_ERR_OOM:
             return RedisError(code: .protocolError, message: "bad reply from \(url) while \(doing): \(reason)")
         case REDIS_ERR_EOF:
