@@ -90,6 +90,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Cache GET/SET throughput next to redis-benchmark (docs/benchmarks.md).
+        .executableTarget(
+            name: "clusterkit-redis-bench",
+            dependencies: ["ClusterKit", "ClusterKitRedis", "ClusterKitRedisTesting"],
+            path: "Sources/RedisBenchmark"
+        ),
         .testTarget(
             name: "ClusterKitTests",
             dependencies: [

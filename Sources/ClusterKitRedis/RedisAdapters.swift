@@ -1,7 +1,20 @@
 import ClusterKit
 
 extension AdapterRegistry {
-    /// Registers the `redis` adapters (cache, lock, worker ID; later pub/sub and queue).
+    /// Registers the `redis` adapters: ``RedisCacheStore`` (`CACHE_DEFAULT_STORE=redis`),
+    /// ``RedisLock`` (`LOCK_ADAPTER_DEFAULT=redis`) and ``RedisWorkerIDAllocator``
+    /// (`WORKER_ID_ADAPTER=redis`); pub/sub and queue come later.
+    ///
+    /// Each built adapter is one node with its own connection pool to the URL the
+    /// configuration resolves (`CACHE_REDIS_URL` → `REDIS_URL` → `redis://localhost:6379/0`,
+    /// and likewise per primitive). Building fails with a ``RedisError`` when the server
+    /// is unreachable or refuses the credentials.
     public mutating func registerRedisAdapters() {
+        func registration() -> Registration {
+            Registration(name: "redis", urlName: "redis", defaultURL: RedisURL.defaultText, isNetworked: true)
+        }
+        registerCache(registration()) { context in try await RedisCacheStore(context: context) }
+        registerLock(registration()) { context in try await RedisLock(context: context) }
+        registerWorkerID(registration()) { context in try await RedisWorkerIDAllocator(context: context) }
     }
 }

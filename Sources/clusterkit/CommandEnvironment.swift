@@ -1,6 +1,7 @@
 import ClusterKit
 import ClusterKitConformance
 import ClusterKitRabbitMQ
+import ClusterKitRedis
 import Foundation
 import Logging
 
@@ -10,6 +11,7 @@ enum CommandEnvironment {
     /// Every adapter this executable links. Backend modules register here as they are added.
     static var registry: AdapterRegistry {
         var registry = AdapterRegistry.builtIn
+        registry.registerRedisAdapters()
         registry.registerRabbitMQAdapters()
         return registry
     }

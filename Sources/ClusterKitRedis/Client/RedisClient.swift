@@ -1,0 +1,139 @@
+import ClusterKit
+import Foundation
+import Logging
+import Synchronization
+
+/// A Redis client over a small pool of hiredis connections, each pinned to its own thread.
+///
+/// - Commands are spread round-robin over the pool; commands issued concurrently on one
+///   connection are auto-pipelined (see ``RedisConnection``): written as one batch, replies
+///   read in order.
+/// - ``send(_:)`` throws the server's error reply as ``RedisError/Code/serverError``;
+///   ``pipeline(_:)`` keeps error replies as values; ``transaction(_:)`` wraps commands in
+///   `MULTI`/`EXEC`; ``evaluate(_:keys:arguments:)`` runs a Lua script by SHA with an
+///   `EVAL` fallback.
+/// - ``connect(_:logger:)`` opens every connection before returning, so a wrong password or
+///   an unreachable server is reported at startup (``RedisError/Code/authenticationFailed``,
+///   ``RedisError/Code/connectionFailed``) within the connect timeout.
+/// - Broken connections are re-established on demand with capped exponential backoff.
+/// - ``close()`` fails pending commands with ``RedisError/closed``; the threads stop when
+///   the client is released.
+/// - Cancelling a caller does not interrupt a command already queued: it completes (or
+///   fails) within the command timeout. A command that failed with
+///   ``RedisError/Code/timeout`` or ``RedisError/Code/connectionLost`` may or may not have
+///   run on the server; the client never retries on its own.
+public final class RedisClient: Sendable {
+    public let configuration: RedisClientConfiguration
+    private let connections: [RedisConnection]
+    private let next = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
+
+    private init(configuration: RedisClientConfiguration, connections: [RedisConnection]) {
+        self.configuration = configuration
+        self.connections = connections
+    }
+
+    /// Opens `configuration.poolSize` connections; throws the first connection's error
+    /// (after closing what was opened).
+    public static func connect(_ configuration: RedisClientConfiguration,
+                               logger: Logger = Logger(label: "clusterkit.redis")) async throws(RedisError) -> RedisClient {
+        _ = ignoreBrokenPipes
+        let connections = (0..<max(1, configuration.poolSize)).map { index in
+            RedisConnection(configuration: configuration, name: "redis-\(configuration.url.port)-\(index)", logger: logger)
+        }
+        let client = RedisClient(configuration: configuration, connections: connections)
+        for connection in connections {
+            do {
+                try await connection.start()
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
+        return client
+    }
+
+    /// Runs one command; an error reply throws ``RedisError/Code/serverError``.
+    @discardableResult
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisReply {
+        try await submit([command], on: pick())[0].checked()
+    }
+
+    /// Runs `commands` back to back on one connection, written in one batch; returns every
+    /// reply in order, error replies included as ``RedisReply/error(_:)``. Not atomic: use
+    /// ``transaction(_:)`` for that.
+    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisReply] {
+        if commands.isEmpty { return [] }
+        return try await submit(commands, on: pick())
+    }
+
+    /// Runs `commands` atomically inside `MULTI`/`EXEC` and returns their replies (error
+    /// replies as values). A command the server refuses to queue aborts the whole
+    /// transaction with ``RedisError/Code/serverError``.
+    public func transaction(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisReply] {
+        let replies = try await pipeline([RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")])
+        for reply in replies.dropLast() { _ = try reply.checked() }
+        switch try replies[replies.count - 1].checked() {
+        case .array(let results): return results
+        case .null: throw RedisError.serverError("the transaction was aborted")
+        case let other: throw other.unexpected("an EXEC array")
+        }
+    }
+
+    /// Runs `script` with `EVALSHA`, or with `EVAL` when the server does not know it yet.
+    @discardableResult
+    public func evaluate(_ script: RedisScript, keys: [any RedisArgument], arguments: [any RedisArgument] = []) async throws(RedisError) -> RedisReply {
+        let tail: [any RedisArgument] = [keys.count] + keys + arguments
+        do {
+            return try await send(RedisCommand("EVALSHA", arguments: [script.sha1] + tail))
+        } catch where error.isServerError(prefix: "NOSCRIPT") {
+            return try await send(RedisCommand("EVAL", arguments: [script.source] + tail))
+        }
+    }
+
+    /// `PING` on every connection (reconnecting broken ones).
+    public func checkHealth() async throws(RedisError) {
+        for connection in connections {
+            _ = try await submit([RedisCommand("PING")], on: connection)[0].checked()
+        }
+    }
+
+    /// Batches written and commands carried, summed over the pool.
+    func statistics() async -> (batches: Int, commands: Int) {
+        var total = (batches: 0, commands: 0)
+        for connection in connections {
+            let stats = await connection.statistics
+            total.batches += stats.batches
+            total.commands += stats.commands
+        }
+        return total
+    }
+
+    /// Closes every connection. Idempotent.
+    public func close() async {
+        guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        for connection in connections { await connection.close() }
+    }
+
+    private func pick() -> RedisConnection {
+        connections.count == 1 ? connections[0] : connections[next.add(1, ordering: .relaxed).oldValue % connections.count]
+    }
+
+    private func submit(_ commands: [RedisCommand], on connection: RedisConnection) async throws(RedisError) -> [RedisReply] {
+        if closed.load(ordering: .relaxed) { throw RedisError.closed }
+        do {
+            return try await connection.submit(commands)
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(code: .connectionLost, message: "\(error)")
+        }
+    }
+}
+
+/// Writing to a socket the server closed raises SIGPIPE, whose default action ends the
+/// process; hiredis uses plain `write`. Ignoring it turns that into an EPIPE error, which
+/// becomes ``RedisError/Code/connectionLost``. Set once, process-wide, on first connect.
+private let ignoreBrokenPipes: Void = {
+    signal(SIGPIPE, SIG_IGN)
+}()

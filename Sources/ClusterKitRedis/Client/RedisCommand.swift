@@ -1,0 +1,73 @@
+/// One Redis command: binary-safe arguments, the first being the command name.
+///
+/// Arguments are raw bytes; nothing is interpreted or escaped, so keys and values may hold
+/// any byte. The command is encoded as a RESP array of bulk strings, exactly what hiredis's
+/// `redisFormatCommandArgv` produces.
+public struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
+    public var arguments: [[UInt8]]
+
+    public init(_ arguments: [[UInt8]]) {
+        precondition(!arguments.isEmpty, "a Redis command needs a name")
+        self.arguments = arguments
+    }
+
+    /// `RedisCommand("SET", key, value)`: each argument is text, bytes, or an integer.
+    public init(_ name: String, _ arguments: any RedisArgument...) {
+        self.init([Array(name.utf8)] + arguments.map(\.redisBytes))
+    }
+
+    /// A command with a name and an argument list built elsewhere.
+    public init(_ name: String, arguments: [any RedisArgument]) {
+        self.init([Array(name.utf8)] + arguments.map(\.redisBytes))
+    }
+
+    /// The command name only (arguments may be secrets or large values).
+    public var description: String { String(decoding: arguments[0], as: UTF8.self) }
+
+    /// Appends the RESP encoding (`*N\r\n$len\r\narg\r\n…`) to `buffer`.
+    func encode(into buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "*"))
+        appendDecimal(arguments.count, to: &buffer)
+        buffer.append(contentsOf: [13, 10])
+        for argument in arguments {
+            buffer.append(UInt8(ascii: "$"))
+            appendDecimal(argument.count, to: &buffer)
+            buffer.append(contentsOf: [13, 10])
+            buffer.append(contentsOf: argument)
+            buffer.append(contentsOf: [13, 10])
+        }
+    }
+
+    private func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        if value < 10 {
+            buffer.append(UInt8(ascii: "0") + UInt8(value))
+        } else {
+            buffer.append(contentsOf: String(value).utf8)
+        }
+    }
+}
+
+/// A value usable as a command argument.
+public protocol RedisArgument: Sendable {
+    var redisBytes: [UInt8] { get }
+}
+
+extension String: RedisArgument {
+    public var redisBytes: [UInt8] { Array(utf8) }
+}
+
+extension Array: RedisArgument where Element == UInt8 {
+    public var redisBytes: [UInt8] { self }
+}
+
+extension Int: RedisArgument {
+    public var redisBytes: [UInt8] { Array(String(self).utf8) }
+}
+
+extension Int64: RedisArgument {
+    public var redisBytes: [UInt8] { Array(String(self).utf8) }
+}
+
+extension UInt64: RedisArgument {
+    public var redisBytes: [UInt8] { Array(String(self).utf8) }
+}

@@ -1,0 +1,280 @@
+import CHiredis
+import ClusterKit
+import Foundation
+import Logging
+
+/// One hiredis connection, pinned to its own OS thread: every blocking C call runs on the
+/// actor's ``DedicatedThreadExecutor``, never on Swift's cooperative pool, and never on two
+/// threads at once (a hiredis context is not thread-safe).
+///
+/// ## Auto-pipelining
+/// ``submit(_:)`` only queues the commands and schedules one *drain* job on the thread. Jobs
+/// run in order, so while a drain is busy on the network every other caller's `submit` job
+/// waits behind it; the next drain then takes the whole queue: it encodes every queued
+/// command into one buffer, writes it with one `write`, and reads the replies in order,
+/// handing each caller its own. N concurrent callers cost about one round trip, not N.
+///
+/// ## Faults
+/// - Every read and write is bounded by the command timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`),
+///   connecting (and AUTH/SELECT) by the connect timeout: nothing hangs.
+/// - A broken connection (EOF, reset, timeout, protocol error) fails the commands in
+///   flight with a typed ``RedisError`` and frees the context. The next command reconnects
+///   at once; if that fails, further attempts wait with capped exponential backoff and
+///   commands arriving meanwhile fail immediately with the last error.
+/// - The loss and the recovery are each logged once, never per command.
+/// - After ``close()`` queued and new commands fail with ``RedisError/closed``.
+actor RedisConnection {
+    nonisolated let executor: DedicatedThreadExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private struct Pending {
+        let commands: [RedisCommand]
+        let continuation: CheckedContinuation<[RedisReply], any Error>
+    }
+
+    private enum State {
+        case connected
+        /// Not connected; the next attempt may start at `retryAt`.
+        case disconnected(failures: Int, retryAt: ContinuousClock.Instant, lastError: RedisError?)
+        case closed
+    }
+
+    private let configuration: RedisClientConfiguration
+    private let logger: Logger
+    private let clock = ContinuousClock()
+    /// The live connection; dropping the handle frees it.
+    private var handle: HiredisContext?
+    private var state: State
+    /// Whether a connection was ever established (to log losses and recoveries, not the
+    /// first connect).
+    private var wasConnected = false
+    private var pending: [Pending] = []
+    private var drainScheduled = false
+    private var buffer: [UInt8] = []
+    /// Batches written and commands they carried since the connection was created (for
+    /// tests and diagnostics: commands / batches is the auto-pipelining factor).
+    private(set) var statistics = Statistics()
+
+    struct Statistics: Sendable, Hashable {
+        var batches = 0
+        var commands = 0
+    }
+
+    init(configuration: RedisClientConfiguration, name: String, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.executor = DedicatedThreadExecutor(name: name)
+        self.state = .disconnected(failures: 0, retryAt: ContinuousClock().now, lastError: nil)
+    }
+
+    deinit {
+        executor.shutdown()
+    }
+
+    // MARK: Public operations
+
+    /// Connects now (if not connected), surfacing connect and authentication errors.
+    func start() throws(RedisError) {
+        try ensureConnected(ignoringBackoff: true)
+    }
+
+    /// Queues `commands` to be written in the next batch and returns their replies in order
+    /// (error replies as ``RedisReply/error(_:)`` values). Throws for connection failures.
+    func submit(_ commands: [RedisCommand]) async throws -> [RedisReply] {
+        if case .closed = state { throw RedisError.closed }
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.append(Pending(commands: commands, continuation: continuation))
+            if !drainScheduled {
+                drainScheduled = true
+                Task { self.drain() }
+            }
+        }
+    }
+
+    /// Fails queued commands with ``RedisError/closed`` and frees the connection; later
+    /// submissions fail with it too. Idempotent. The thread exits when the actor is
+    /// released (its deinit shuts the executor down): shutting it down here would strand
+    /// any job enqueued afterwards — a racing `submit` — on a thread that is gone.
+    func close() {
+        if case .closed = state { return }
+        state = .closed
+        let waiting = pending
+        pending.removeAll()
+        for entry in waiting { entry.continuation.resume(throwing: RedisError.closed) }
+        handle = nil
+    }
+
+    // MARK: The batch
+
+    /// Writes every queued command as one batch and reads the replies in order.
+    private func drain() {
+        drainScheduled = false
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        let context: UnsafeMutablePointer<redisContext>
+        do {
+            try ensureConnected(ignoringBackoff: false)
+            guard let current = handle?.pointer else { throw RedisError.closed }
+            context = current
+        } catch {
+            for entry in batch { entry.continuation.resume(throwing: error) }
+            return
+        }
+        buffer.removeAll(keepingCapacity: true)
+        for entry in batch {
+            for command in entry.commands { command.encode(into: &buffer) }
+            statistics.commands += entry.commands.count
+        }
+        statistics.batches += 1
+        let appended = buffer.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        if appended != REDIS_OK {
+            fail(batch[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout))
+            return
+        }
+        for (position, entry) in batch.enumerated() {
+            var replies: [RedisReply] = []
+            replies.reserveCapacity(entry.commands.count)
+            for _ in entry.commands {
+                var raw: UnsafeMutableRawPointer?
+                guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                    fail(batch[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout))
+                    return
+                }
+                replies.append(RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self)))
+                freeReplyObject(raw)
+            }
+            entry.continuation.resume(returning: replies)
+        }
+    }
+
+    /// Fails `entries` with `error` and drops the broken connection.
+    private func fail(_ entries: ArraySlice<Pending>, with error: RedisError) {
+        dropConnection(after: error)
+        for entry in entries { entry.continuation.resume(throwing: error) }
+    }
+
+    // MARK: Connecting
+
+    private func ensureConnected(ignoringBackoff: Bool) throws(RedisError) {
+        switch state {
+        case .connected:
+            return
+        case .closed:
+            throw RedisError.closed
+        case .disconnected(let failures, let retryAt, let lastError):
+            if !ignoringBackoff, let lastError, clock.now < retryAt {
+                throw RedisError(code: lastError.code == .authenticationFailed ? .authenticationFailed : .connectionLost,
+                                 message: "not connected to \(configuration.url) (last error: \(lastError.message)); retrying with backoff")
+            }
+            do {
+                handle = HiredisContext(pointer: try openContext())
+            } catch {
+                let failures = failures + 1
+                state = .disconnected(failures: failures, retryAt: clock.now + configuration.reconnectBackoff.delay(forRetry: failures),
+                                      lastError: error)
+                throw error
+            }
+            state = .connected
+            if wasConnected {
+                logger.info("redis connection re-established", metadata: ["url": "\(configuration.url)", "attempts": "\(failures + 1)"])
+            }
+            wasConnected = true
+        }
+    }
+
+    /// Frees the context after a failure; the next command reconnects at once.
+    private func dropConnection(after error: RedisError) {
+        handle = nil
+        guard case .connected = state else { return }
+        state = .disconnected(failures: 0, retryAt: clock.now, lastError: error)
+        logger.warning("redis connection lost; reconnecting on demand with backoff",
+                       metadata: ["url": "\(configuration.url)", "error": "\(error.message)"])
+    }
+
+    /// Opens a connection, authenticates and selects the database within the connect
+    /// timeout, then arms the command timeout.
+    private func openContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        let url = configuration.url
+        guard let context = redisConnectWithTimeout(url.host, Int32(url.port), timeval(configuration.connectTimeout)) else {
+            throw RedisError(code: .connectionFailed, message: "cannot connect to \(url): out of memory")
+        }
+        if context.pointee.err != 0 {
+            let reason = String(cString: clusterkit_redis_errstr(context))
+            redisFree(context)
+            throw RedisError(code: .connectionFailed, message: "cannot connect to \(url) (connect timeout \(configuration.connectTimeout)): \(reason)")
+        }
+        var handshake: [RedisCommand] = []
+        if let password = url.password {
+            handshake.append(url.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
+        }
+        if url.database != 0 { handshake.append(RedisCommand("SELECT", url.database)) }
+        // PING proves the server answers (and surfaces NOAUTH when a password is required).
+        handshake.append(RedisCommand("PING"))
+        redisSetTimeout(context, timeval(configuration.connectTimeout))
+        buffer.removeAll(keepingCapacity: true)
+        for command in handshake { command.encode(into: &buffer) }
+        let appended = buffer.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        var failure: RedisError?
+        if appended != REDIS_OK { failure = connectionError(context, while: "connecting", timeout: configuration.connectTimeout) }
+        for command in handshake where failure == nil {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                failure = connectionError(context, while: "connecting", timeout: configuration.connectTimeout)
+                break
+            }
+            let reply = RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+            freeReplyObject(raw)
+            if case .error(let message) = reply {
+                let name = command.description
+                let isAuth = name == "AUTH" || message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS")
+                failure = isAuth
+                    ? RedisError(code: .authenticationFailed, message: "authentication to \(url) failed: \(message)")
+                    : RedisError(code: .connectionFailed, message: "\(name) on \(url) failed: \(message)")
+            }
+        }
+        if let failure {
+            redisFree(context)
+            throw failure.code == .connectionLost || failure.code == .timeout
+                ? RedisError(code: failure.code == .timeout ? .timeout : .connectionFailed, message: failure.message)
+                : failure
+        }
+        redisSetTimeout(context, timeval(configuration.commandTimeout))
+        return context
+    }
+
+    /// The typed error for the failure hiredis recorded on `context`.
+    private func connectionError(_ context: UnsafeMutablePointer<redisContext>, while doing: String, timeout: Duration) -> RedisError {
+        let reason = String(cString: clusterkit_redis_errstr(context))
+        let url = configuration.url
+        switch context.pointee.err {
+        case REDIS_ERR_IO where reason.contains("temporarily unavailable") || reason.contains("timed out"):
+            return RedisError(code: .timeout, message: "no reply from \(url) within \(timeout) while \(doing)")
+        case REDIS_ERR_PROTOCOL, REDIS_ERR_OOM:
+            return RedisError(code: .protocolError, message: "bad reply from \(url) while \(doing): \(reason)")
+        case REDIS_ERR_EOF:
+            return RedisError(code: .connectionLost, message: "\(url) closed the connection while \(doing)")
+        default:
+            return RedisError(code: .connectionLost, message: "connection to \(url) broke while \(doing): \(reason)")
+        }
+    }
+}
+
+private func timeval(_ duration: Duration) -> timeval {
+    let (seconds, attoseconds) = duration.components
+    return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+}
+
+/// Owns a hiredis context and frees it when dropped. Used only by its ``RedisConnection``,
+/// on the connection's thread (or in the actor's deinit, when nothing else can reach it).
+private final class HiredisContext {
+    let pointer: UnsafeMutablePointer<redisContext>
+
+    init(pointer: UnsafeMutablePointer<redisContext>) { self.pointer = pointer }
+
+    deinit { redisFree(pointer) }
+}
