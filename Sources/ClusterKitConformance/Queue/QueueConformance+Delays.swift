@@ -19,9 +19,12 @@ extension QueueConformance {
         },
         Case("queue.delayed-due-order", "Delayed messages come out in the order they fall due, not the order published") { context in
             let node = try await context.makeNode()
-            try await node.publish(queueName, bytes("c"), options: publishOptions(delay: .milliseconds(500)))
-            try await node.publish(queueName, bytes("a"), options: publishOptions(delay: .milliseconds(100)))
-            try await node.publish(queueName, bytes("b"), options: publishOptions(delay: .milliseconds(300)))
+            // Due times 500 ms apart: a durable backend's confirmed publishes (fsync) can take
+            // a few hundred ms under load, and "due" counts from each publish, so closer
+            // spacing would make the expected order itself depend on publish latency.
+            try await node.publish(queueName, bytes("c"), options: publishOptions(delay: .milliseconds(1200)))
+            try await node.publish(queueName, bytes("a"), options: publishOptions(delay: .milliseconds(200)))
+            try await node.publish(queueName, bytes("b"), options: publishOptions(delay: .milliseconds(700)))
             let order = Collector<String>()
             let consumer = try await node.consume(queueName, options: consumerOptions()) { order.append($0.text) }
             try await eventually("all three delayed messages") { order.count >= 3 }

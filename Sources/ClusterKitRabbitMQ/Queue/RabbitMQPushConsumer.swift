@@ -19,8 +19,10 @@ import Synchronization
 ///   or ``pause()`` cancels the subscription (`basic.cancel`). Deliveries already pushed but
 ///   not handed to a handler are given back by re-publishing them unchanged (same ID and
 ///   attempt) and then acknowledging them, so nothing is lost, nothing is acknowledged
-///   twice, and the attempt is not raised for a message no handler saw; they go to the back
-///   of the queue. Running handlers go on.
+///   twice, and the attempt is not raised for a message no handler saw. ``pause()`` returns
+///   only once the subscription is cancelled and the buffer given back, so a message
+///   published after it returns is neither pushed to this consumer nor overtaken by a
+///   given-back one. Running handlers go on.
 /// - **No visibility timeout**: a delivery is this consumer's for as long as its connection
 ///   lives; when the connection or the process ends the broker requeues it at once, and its
 ///   next delivery counts as the next attempt. ``QueueConsumerOptions/visibilityTimeout``
@@ -70,6 +72,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var stopTask: Task<Void, Never>?
         var gateOpen = true
         var gateCheckedAt: ContinuousClock.Instant?
+        /// `pause()` calls waiting for the subscription to be cancelled.
+        var pauseWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The loop has returned: nothing will resume waiters any more.
+        var loopEnded = false
 
         var buffered: Int { buffer.count - bufferHead }
     }
@@ -102,8 +108,26 @@ final class RabbitMQPushConsumer: QueueConsumer {
         get async { state.withLock { $0.liveHandlers } }
     }
 
+    /// Stops taking deliveries; returns once the subscription is cancelled and the
+    /// deliveries pushed before that are given back (or the consumer has ended).
     func pause() async {
-        state.withLock { $0.paused = true }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let returnNow = state.withLock { state -> Bool in
+                state.paused = true
+                if state.finished || state.loopEnded { return true }
+                state.pauseWaiters.append(continuation)
+                return false
+            }
+            if returnNow { continuation.resume() }
+        }
+    }
+
+    private func resumePauseWaiters() {
+        let waiters = state.withLock { state in
+            defer { state.pauseWaiters.removeAll() }
+            return state.pauseWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     func resume() async {
@@ -126,6 +150,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
     /// Pumps the connection: sends acknowledgements, keeps the subscription in line with
     /// the gate/pause/stop, takes deliveries and starts handlers.
     private func run() async {
+        defer {
+            state.withLock { $0.loopEnded = true }
+            resumePauseWaiters()
+        }
         var failures = 0
         while true {
             let subscribe = wantsDeliveries()
@@ -144,9 +172,11 @@ final class RabbitMQPushConsumer: QueueConsumer {
             } catch let error where error.code == .closed {
                 return
             } catch {
-                // The connection is gone: the broker requeued everything it had delivered.
+                // The connection is gone: the broker requeued everything it had delivered,
+                // and nothing is subscribed, so a pending pause() is satisfied.
                 failures += 1
                 received([], epoch: .max)
+                resumePauseWaiters()
                 if state.withLock({ $0.finished }) { return }
                 let delay = Backoff.reconnect.delay(forRetry: failures)
                 logger.warning("queue consumer connection failed; reconnecting", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
@@ -154,7 +184,12 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 continue
             }
             if finished { return }
-            if !subscribe { await giveBackBuffered() }
+            if !subscribe {
+                await giveBackBuffered()
+                // The subscription is cancelled and nothing pushed is left unstarted: a
+                // pending pause() may return.
+                resumePauseWaiters()
+            }
             dispatch()
         }
     }
