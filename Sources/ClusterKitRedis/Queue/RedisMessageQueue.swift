@@ -27,8 +27,10 @@ import Synchronization
 /// - **Waiting receives** block with `XREAD BLOCK` on a connection of their own (woken by
 ///   any new entry), for at most ``Configuration/pollInterval`` at a time, so leases that
 ///   expire and delayed messages that fall due are noticed within that interval.
-/// - **Start-up replay**: the first `receive` of a queue makes this consumer's own pending
-///   entries (left by an earlier process with the same node ID) claimable at once.
+/// - **Start-up replay**: before the first `receive` of a queue on this node takes anything,
+///   this consumer's own pending entries (left by an earlier process with the same node ID)
+///   are made claimable at once (their next delivery is a new attempt), instead of waiting
+///   for their visibility timeout.
 /// - **Durable**: with Redis persistence (AOF `appendfsync always`), a message whose
 ///   publish returned survives a server restart. Server failures are
 ///   ``QueueError/Code/backend`` errors; the client reconnects by itself.
@@ -68,8 +70,9 @@ public final class RedisMessageQueue: MessageQueue {
         var consumers: [UInt64: PullConsumer<ContinuousClock>] = [:]
         var nextConsumerID: UInt64 = 0
         var closeTask: Task<Void, Never>?
-        /// Queues whose start-up replay of own pending entries was done.
-        var replayed: Set<String> = []
+        /// Per queue, the start-up replay of own pending entries: every receive of the queue
+        /// awaits it before its first take, so it never expires a claim taken by this process.
+        var replays: [String: Task<Void, any Error>] = [:]
         /// Blocking-read connections not in use, and every one made (closed on close).
         var idleWaiters: [RedisClient] = []
         var allWaiters: [RedisClient] = []
@@ -117,17 +120,16 @@ public final class RedisMessageQueue: MessageQueue {
         let keys = try open(queue)
         let clock = ContinuousClock()
         let deadline = clock.now + max(wait, .zero)
+        try await replayOwnPendingEntries(queue, keys)
         while true {
             try checkOpen()
             // Checked before taking: a cancelled receive never takes a message.
             try Task.checkCancellation()
-            let replay = state.withLock { !$0.replayed.contains(queue) }
             let reply = try await run { () throws(RedisError) in
                 try await client.evaluate(RedisQueueScripts.take, keys: RedisQueueScripts.keys(keys),
                                           arguments: [RedisQueueKeys.group, nodeID.rawValue,
-                                                      max(Int64(1), visibilityTimeout.wholeMillisecondsRoundedUp), replay ? "1" : "0"])
+                                                      max(Int64(1), visibilityTimeout.wholeMillisecondsRoundedUp)])
             }
-            if replay { state.withLock { _ = $0.replayed.insert(queue) } }
             let parts = try decode { () throws(RedisError) in try reply.array() }
             if parts.count == 4 {
                 return try decode { () throws(RedisError) in
@@ -145,6 +147,33 @@ public final class RedisMessageQueue: MessageQueue {
             var block = min(remaining, configuration.pollInterval)
             if nextChange >= 0 { block = min(block, .milliseconds(nextChange)) }
             try await waitForEntries(keys.stream, after: lastID, block: block)
+        }
+    }
+
+    /// Runs the start-up replay of `queue` once per node (again after a failure).
+    private func replayOwnPendingEntries(_ queue: String, _ keys: RedisQueueKeys) async throws {
+        let task = state.withLock { state in
+            if let existing = state.replays[queue] { return existing }
+            let task = Task { [client, nodeID] in
+                let replayed = try await self.run { () throws(RedisError) in
+                    try await client.evaluate(RedisQueueScripts.replayOwn, keys: RedisQueueScripts.keys(keys),
+                                              arguments: [RedisQueueKeys.group, nodeID.rawValue]).integer()
+                }
+                if replayed > 0 {
+                    self.logger.info("replaying pending queue entries left by an earlier process of this node",
+                                     metadata: ["queue": "\(queue)", "entries": "\(replayed)"])
+                }
+            }
+            state.replays[queue] = task
+            return task
+        }
+        do {
+            try await task.value
+        } catch {
+            state.withLock { state in
+                if state.replays[queue] == task { state.replays[queue] = nil }
+            }
+            throw error
         }
     }
 

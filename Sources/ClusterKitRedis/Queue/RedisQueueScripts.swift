@@ -86,22 +86,24 @@ enum RedisQueueScripts {
         return id
         """)
 
-    /// ARGV: group, consumer, visibility ms, replay flag. Moves due delayed messages into the
-    /// stream, then takes over one entry whose claim expired (delivery count + 1; dead-lettered
-    /// when that exceeds maxAttempts), else reads one new entry, and leases it until now +
-    /// visibility. With the replay flag, this consumer's own pending entries (left by an
-    /// earlier process with the same node ID) are first made claimable at once.
+    /// ARGV: group, consumer. Makes this consumer's pending entries (left by an earlier
+    /// process with the same node ID) claimable at once; returns how many.
+    static let replayOwn = RedisScript(prelude + """
+        local mine = redis.call('XPENDING', stream, group, '-', '+', 100000, ARGV[2])
+        for _, p in ipairs(mine) do redis.call('ZADD', leases, 0, p[1]) end
+        return #mine
+        """)
+
+    /// ARGV: group, consumer, visibility ms. Moves due delayed messages into the stream,
+    /// then takes over one entry whose claim expired (delivery count + 1; dead-lettered when
+    /// that exceeds maxAttempts), else reads one new entry, and leases it until now +
+    /// visibility.
     ///
     /// Returns `{'m', entry ID, delivery count, fields}` or, when nothing is visible,
     /// `{'n', group's last-delivered ID, ms until the next lease or delayed message is due (-1: none)}`.
     static let take = RedisScript(prelude + """
         local me, vis = ARGV[2], tonumber(ARGV[3])
         local now = now_ms()
-        if ARGV[4] == '1' then
-          for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '+', 10000, me)) do
-            redis.call('ZADD', leases, 0, p[1])
-          end
-        end
         promote(now)
         for _ = 1, 50 do
           local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1)
