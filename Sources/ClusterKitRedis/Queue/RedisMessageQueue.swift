@@ -31,6 +31,12 @@ import Synchronization
 ///   this consumer's own pending entries (left by an earlier process with the same node ID)
 ///   are made claimable at once (their next delivery is a new attempt), instead of waiting
 ///   for their visibility timeout.
+/// - **Counts** come from Redis: waiting = stream length minus the group's pending count,
+///   in flight = pending count (an entry whose claim lapsed stays in flight until another
+///   receive takes it over), delayed = the delayed set, dead = the dead-letter stream.
+///   ``purge(_:)`` deletes only entries the group never delivered.
+/// - **Message IDs** are decimal numbers from a per-queue counter; they stay the same
+///   across retries, takeovers and re-drives (the stream entry ID changes on retry).
 /// - **Durable**: with Redis persistence (AOF `appendfsync always`), a message whose
 ///   publish returned survives a server restart. Server failures are
 ///   ``QueueError/Code/backend`` errors; the client reconnects by itself.
@@ -182,7 +188,8 @@ public final class RedisMessageQueue: MessageQueue {
     private func waitForEntries(_ stream: String, after lastID: String, block: Duration) async throws {
         let milliseconds = max(Int64(1), block.wholeMillisecondsRoundedUp)
         let waiter = try await takeWaiter()
-        defer { state.withLock { $0.idleWaiters.append(waiter) } }
+        // After close, the waiter was closed with the others: it is not kept.
+        defer { state.withLock { if !$0.closed { $0.idleWaiters.append(waiter) } } }
         try await run { () throws(RedisError) in
             _ = try await waiter.send(RedisCommand("XREAD", "BLOCK", milliseconds, "STREAMS", stream, lastID))
         }
