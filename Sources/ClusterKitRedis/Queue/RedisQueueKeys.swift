@@ -1,0 +1,31 @@
+import ClusterKit
+
+/// The Redis keys of one queue, all under `APP_NAME:queue:<name>`.
+struct RedisQueueKeys: Sendable {
+    /// The stream of visible and in-flight entries; its consumer group ``group`` hands them out.
+    let stream: String
+    /// Sorted set of message IDs not yet due (delayed publishes and retries), score = due time
+    /// in ms (server clock).
+    let delayed: String
+    /// Hash message ID → the packed fields of a delayed message.
+    let delayedData: String
+    /// Sorted set of in-flight entry IDs, score = claim deadline in ms (server clock).
+    let leases: String
+    /// The dead-letter stream.
+    let dead: String
+    /// Counter giving message IDs.
+    let sequence: String
+
+    /// The one consumer group per queue.
+    static let group = "clusterkit"
+
+    init(appName: String, queue: String) {
+        let base = "\(appName):\(Primitive.queue.keyRole):\(queue)"
+        stream = base
+        delayed = base + ":delayed"
+        delayedData = base + ":delayed-data"
+        leases = base + ":leases"
+        dead = base + ":dead"
+        sequence = base + ":seq"
+    }
+}
