@@ -3,7 +3,8 @@ import ClusterKit
 extension AdapterRegistry {
     /// Registers the `redis` adapters: ``RedisCacheStore`` (`CACHE_DEFAULT_STORE=redis`),
     /// ``RedisLock`` (`LOCK_ADAPTER_DEFAULT=redis`) and ``RedisWorkerIDAllocator``
-    /// (`WORKER_ID_ADAPTER=redis`); pub/sub and queue come later.
+    /// (`WORKER_ID_ADAPTER=redis`) and ``RedisPubSub`` (`PUBSUB_ADAPTER=redis`, capability
+    /// `durable`).
     ///
     /// Each built adapter is one node with its own connection pool to the URL the
     /// configuration resolves (`CACHE_REDIS_URL` → `REDIS_URL` → `redis://localhost:6379/0`,
@@ -16,5 +17,7 @@ extension AdapterRegistry {
         registerCache(registration()) { context in try await RedisCacheStore(context: context) }
         registerLock(registration()) { context in try await RedisLock(context: context) }
         registerWorkerID(registration()) { context in try await RedisWorkerIDAllocator(context: context) }
+        registerPubSub(Registration(name: "redis", urlName: "redis", defaultURL: RedisURL.defaultText, isNetworked: true,
+                                    capabilities: ["durable"])) { context in try await RedisPubSub(context: context) }
     }
 }
