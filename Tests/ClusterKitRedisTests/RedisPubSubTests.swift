@@ -44,8 +44,15 @@ struct RedisPubSubProofTests {
         let appName = "durable\(UInt32.random(in: 0 ... .max))"
         let configuration = RedisPubSub.Configuration(blockTime: .milliseconds(200), publishRetryTimeout: .seconds(3))
         let publisher = try await RedisPubSub.connect(url, appName: appName, configuration: configuration)
-        let subscribers = [try await RedisPubSub.connect(url, appName: appName, configuration: configuration),
-                           try await RedisPubSub.connect(url, appName: appName, configuration: configuration)]
+        // The second subscriber's reader reconnects only 600 ms after its first failed
+        // attempt, so the publisher is back well before it: what is published meanwhile
+        // must come from resuming at the last delivered ID, not from reading live.
+        var slowReader = RedisPubSub.readerConfiguration(for: RedisClientConfiguration(url: url), blockTime: configuration.blockTime)
+        slowReader.reconnectBackoff = Backoff(initial: .milliseconds(600), multiplier: 1, maximum: .milliseconds(600), jitter: 0)
+        let slowSubscriber = RedisPubSub(client: try await RedisClient.connect(RedisClientConfiguration(url: url)),
+                                         readerClient: try await RedisClient.connect(slowReader), appName: appName,
+                                         configuration: configuration)
+        let subscribers = [try await RedisPubSub.connect(url, appName: appName, configuration: configuration), slowSubscriber]
         defer { Task { await publisher.close(); for node in subscribers { await node.close() } } }
         var readers: [(Received, Task<Void, Never>)] = []
         for node in subscribers {
@@ -55,36 +62,44 @@ struct RedisPubSubProofTests {
         }
         // Each attempt publishes a distinct payload, so an attempt whose outcome was unknown
         // (it threw, yet may be in the stream) can never pass for a confirmed one.
+        let stop = Atomic<Bool>(false)
+        let confirmedCount = Atomic<Int>(0)
         let publishing = Task {
             var confirmed: [String] = []
             var unexpected: [String] = []
-            var attempt = 0
-            for sequence in 0..<400 {
-                while true {
-                    attempt += 1
-                    let payload = "m\(sequence)-a\(attempt)"
-                    do {
-                        try await publisher.publish("signals", payload)
-                        confirmed.append(payload)
-                        break
-                    } catch let error as PubSubError where error.code == .backend {
-                        try? await Task.sleep(for: .milliseconds(20))
-                    } catch {
-                        unexpected.append("\(error)")
-                        break
-                    }
+            var attempts = 0
+            var sequence = 0
+            while !stop.load(ordering: .acquiring) {
+                attempts += 1
+                let payload = "m\(sequence)-a\(attempts)"
+                do {
+                    try await publisher.publish("signals", payload)
+                    confirmed.append(payload)
+                    confirmedCount.store(confirmed.count, ordering: .releasing)
+                    sequence += 1
+                } catch let error as PubSubError where error.code == .backend {
+                    try? await Task.sleep(for: .milliseconds(10))
+                } catch {
+                    unexpected.append("\(error)")
+                    break
                 }
-                if sequence % 20 == 0 { try? await Task.sleep(for: .milliseconds(5)) }
+                if sequence % 20 == 0 { try? await Task.sleep(for: .milliseconds(2)) }
             }
-            return (confirmed, unexpected, attempt)
+            return (confirmed, unexpected, attempts)
         }
-        try await Task.sleep(for: .milliseconds(150))
+        try await eventuallySucceeds { if confirmedCount.load(ordering: .acquiring) < 100 { throw NotYet("publisher warming up") } }
         try await server.kill()
+        let beforeRestart = confirmedCount.load(ordering: .acquiring)
         try await Task.sleep(for: .milliseconds(300))
         try await server.restart()
+        // Keep publishing well past the restart.
+        try await eventuallySucceeds(within: .seconds(20)) {
+            if confirmedCount.load(ordering: .acquiring) < beforeRestart + 200 { throw NotYet("publisher not resumed") }
+        }
+        stop.store(true, ordering: .releasing)
         let (confirmed, unexpected, attempts) = await publishing.value
         #expect(unexpected.isEmpty, "errors other than PubSubError.backend: \(unexpected)")
-        #expect(attempts > confirmed.count || confirmed.count == 400)
+        #expect(beforeRestart >= 100 && confirmed.count >= beforeRestart + 200)
         let confirmedSet = Set(confirmed)
         for (index, (received, task)) in readers.enumerated() {
             try await eventuallySucceeds(within: .seconds(15)) {

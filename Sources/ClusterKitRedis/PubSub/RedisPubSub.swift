@@ -157,7 +157,14 @@ public final class RedisPubSub: PubSub {
             }
         }
         defer { waker.cancel() }
-        return try await reader.subscribe(channel, options: options)
+        let subscription = try await reader.subscribe(channel, options: options)
+        // A caller that gave up meanwhile never sees the subscription: end it, so it is not
+        // kept (and fed) until the node closes.
+        if Task.isCancelled {
+            subscription.cancel()
+            throw CancellationError()
+        }
+        return subscription
     }
 
     /// `PING` on the publishing connections.
