@@ -115,8 +115,17 @@ final class RedisPubSubReader: Sendable {
         wakeContinuation.finish()
         let running = task.withLock { $0 }
         running?.cancel()
-        _ = await interrupt(using: client)
+        // Interrupt the blocked read; retried because the read may not have reached the
+        // server yet. Bounded by the block time, after which the read returns anyway.
+        let interrupter = Task { [self, blockTime = configuration.blockTime] in
+            let deadline = ContinuousClock.now + blockTime
+            while !Task.isCancelled, ContinuousClock.now < deadline {
+                if await interrupt(using: client) { return }
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+        }
         await running?.value
+        interrupter.cancel()
         await connection.close()
     }
 
