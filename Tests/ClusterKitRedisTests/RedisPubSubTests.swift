@@ -184,6 +184,25 @@ struct RedisPubSubProofTests {
         #expect(error?.code == .backend)
     }
 
+    /// The check a publish retry makes after a broken connection: is my entry there?
+    @Test func publishTokenLookupFindsOnlyAddedEntries() async throws {
+        let client = try await makeClient()
+        defer { Task { await client.close() } }
+        let key = uniquePrefix("token") + "stream"
+        let envelope = PubSubEnvelope(channel: "c", payload: [0, 1, 2], publisherID: NodeID("n1"))
+        let added = RedisPubSubEntry.newToken()
+        try await client.send(RedisCommand("XADD", arguments: [key, "*"] + RedisPubSubEntry.fields(envelope, token: added)))
+        for _ in 0..<5 {
+            try await client.send(RedisCommand("XADD", arguments: [key, "*"] + RedisPubSubEntry.fields(envelope, token: RedisPubSubEntry.newToken())))
+        }
+        func contains(_ token: String, within count: Int) async throws -> Bool {
+            try await client.evaluate(RedisPubSubEntry.containsToken, keys: [key], arguments: [token, count]).integer() == 1
+        }
+        #expect(try await contains(added, within: 100))
+        #expect(try await !contains(RedisPubSubEntry.newToken(), within: 100))
+        #expect(try await !contains(added, within: 5), "only the newest entries are searched")
+    }
+
     @Test func registryBuildsTheDurableRedisAdapter() async throws {
         var registry = AdapterRegistry()
         registry.registerRedisAdapters()
@@ -203,4 +222,33 @@ struct RedisPubSubProofTests {
 private struct NotYet: Error {
     let reason: String
     init(_ reason: String) { self.reason = reason }
+}
+
+@Suite("Redis pub/sub: publishing through an outage", .serialized)
+struct RedisPubSubOutageTests {
+    /// A publish issued while the server is down waits for it (within the retry bound) and
+    /// then returns; the message is delivered once.
+    @Test func publishDuringOutageRetriesUntilTheServerIsBack() async throws {
+        let server = try await RedisServer.start(.init(appendOnly: true))
+        defer { Task { await server.stop() } }
+        let url = try RedisURL(parsing: server.url(query: "command_timeout=1s"))
+        let configuration = RedisPubSub.Configuration(blockTime: .milliseconds(100), publishRetryTimeout: .seconds(10))
+        let publisher = try await RedisPubSub.connect(url, appName: "outage", configuration: configuration)
+        let subscriber = try await RedisPubSub.connect(url, appName: "outage", configuration: configuration)
+        defer { Task { await publisher.close(); await subscriber.close() } }
+        let receiver = PubSubReceiver(try await subscriber.subscribe("c"), label: "subscriber")
+        defer { receiver.stop() }
+        try await publisher.publish("c", "before")
+        try await receiver.waitFor(text: "before")
+        try await server.kill()
+        // The first command after the loss finds the connection gone; from then on the
+        // client knows it is down and nothing is sent until it reconnects.
+        let duringOutage = Task { try await publisher.publish("c", "during") }
+        try await Task.sleep(for: .milliseconds(400))
+        try await server.restart()
+        try await duringOutage.value
+        try await publisher.publish("c", "after")
+        try await receiver.waitFor(text: "after", timeout: .seconds(10))
+        #expect(receiver.texts == ["before", "during", "after"], "\(receiver.summary)")
+    }
 }

@@ -27,17 +27,21 @@ import Synchronization
 ///   ``Configuration/retention`` newer messages on the channel).
 ///
 /// ## Publishing while the server is unreachable
-/// A publish whose command could not be sent (no connection) is retried with backoff for up
-/// to ``Configuration/publishRetryTimeout``. A publish whose outcome is unknown (the
-/// connection broke after the command was written) is not retried — retrying could
-/// deliver it twice — and throws ``PubSubError/Code/backend``, like every other failure.
-/// Nothing is dropped silently: a publish either returned (the entry is in the stream) or
-/// threw.
+/// A publish is retried with backoff for up to ``Configuration/publishRetryTimeout`` while
+/// the server cannot be reached. When the connection broke after the `XADD` was written,
+/// the retry first checks (by the entry's random token, among the newest
+/// ``Configuration/retention`` entries) whether the entry was added, so it is added once.
+/// A command timeout is not retried (the server may still run the command) and throws
+/// ``PubSubError/Code/backend``, as does running out of the retry bound and any other
+/// failure. Nothing is dropped silently: a publish either returned (the entry is in the
+/// stream) or threw (it may or may not be).
 ///
 /// ## Close
 /// ``close()`` cancels every subscription and pending debounced delivery (nothing is
 /// delivered afterwards), stops the reader and closes both clients; later calls throw
-/// ``PubSubError/closed``. The streams stay on the server for other nodes.
+/// ``PubSubError/closed``. The streams stay on the server for other nodes (each keeps at
+/// most about ``Configuration/retention`` entries; nothing deletes a channel's stream).
+/// Releasing the last reference to a node closes it the same way, in the background.
 public final class RedisPubSub: PubSub {
     public let nodeID: NodeID
     /// The app namespace this node publishes and subscribes in.
@@ -70,37 +74,31 @@ public final class RedisPubSub: PubSub {
 
     /// Connects a node to `url`: a client for publishing (the URL's pool) and a one-connection
     /// reader client. Throws the ``RedisError`` of an unreachable server or wrong password.
-    public static func connect(_ url: RedisURL, appName: String, nodeID: NodeID = .generate(), configuration: Configuration = .init(),
-                               logger: Logger = Logger(label: "clusterkit.redis.pubsub")) async throws -> RedisPubSub {
+    public convenience init(url: RedisURL, appName: String, nodeID: NodeID = .generate(), configuration: Configuration = .init(),
+                            logger: Logger = Logger(label: "clusterkit.redis.pubsub")) async throws {
         let clientConfiguration = RedisClientConfiguration(url: url)
         let client = try await RedisClient.connect(clientConfiguration, logger: logger)
         let readerClient: RedisClient
         do {
-            readerClient = try await RedisClient.connect(readerConfiguration(for: clientConfiguration, blockTime: configuration.blockTime), logger: logger)
+            readerClient = try await RedisClient.connect(Self.readerConfiguration(for: clientConfiguration, blockTime: configuration.blockTime),
+                                                         logger: logger)
         } catch {
             await client.close()
             throw error
         }
-        return RedisPubSub(client: client, readerClient: readerClient, appName: appName, nodeID: nodeID,
-                           configuration: configuration, logger: logger)
+        self.init(client: client, readerClient: readerClient, appName: appName, nodeID: nodeID, configuration: configuration, logger: logger)
+    }
+
+    /// Same as ``init(url:appName:nodeID:configuration:logger:)``.
+    public static func connect(_ url: RedisURL, appName: String, nodeID: NodeID = .generate(), configuration: Configuration = .init(),
+                               logger: Logger = Logger(label: "clusterkit.redis.pubsub")) async throws -> RedisPubSub {
+        try await RedisPubSub(url: url, appName: appName, nodeID: nodeID, configuration: configuration, logger: logger)
     }
 
     /// The node the registry builds from its context (URL, app name, node ID, logger).
     public convenience init(context: AdapterContext, configuration: Configuration = .init()) async throws {
         let url = try (context.url ?? ConnectionURL(RedisURL.defaultText)).redis()
-        let node = try await RedisPubSub.connect(url, appName: context.appName, nodeID: context.nodeID,
-                                                 configuration: configuration, logger: context.logger)
-        self.init(moving: node)
-    }
-
-    private init(moving node: RedisPubSub) {
-        self.client = node.client
-        self.appName = node.appName
-        self.nodeID = node.nodeID
-        self.configuration = node.configuration
-        self.keyPrefix = node.keyPrefix
-        self.dispatcher = node.dispatcher
-        self.reader = node.reader
+        try await self.init(url: url, appName: context.appName, nodeID: context.nodeID, configuration: configuration, logger: context.logger)
     }
 
     /// The reader's client configuration: one connection whose command timeout is the
@@ -121,20 +119,35 @@ public final class RedisPubSub: PubSub {
         guard payload.count <= configuration.maxPayloadSize else {
             throw PubSubError(code: .payloadTooLarge, message: "payload of \(payload.count) bytes exceeds the limit of \(configuration.maxPayloadSize) bytes")
         }
-        let command = RedisCommand("XADD", arguments: [keyPrefix + channel, "MAXLEN", "~", configuration.retention, "*"]
-                                   + RedisPubSubEntry.fields(envelope))
+        let key = keyPrefix + channel
+        let token = RedisPubSubEntry.newToken()
+        let command = RedisCommand("XADD", arguments: [key, "MAXLEN", "~", configuration.retention, "*"]
+                                   + RedisPubSubEntry.fields(envelope, token: token))
         let deadline = ContinuousClock.now + configuration.publishRetryTimeout
         var attempt = 0
+        // Set when a connection broke after the XADD was written: before writing it again,
+        // look for its token in the stream, so it is added once.
+        var mayHaveBeenAdded = false
         while true {
             do {
+                if mayHaveBeenAdded {
+                    let found = try await client.evaluate(RedisPubSubEntry.containsToken, keys: [key],
+                                                          arguments: [token, configuration.retention]).integer()
+                    if found == 1 { return }
+                    mayHaveBeenAdded = false
+                }
                 try await client.send(command)
                 return
             } catch {
                 if error.code == .closed || isClosed { throw PubSubError.closed }
                 attempt += 1
-                guard error.wasNotSent, ContinuousClock.now < deadline else {
+                // A broken connection (EOF, reset) is retried; a timeout is not: the server
+                // may still run the XADD later, and retrying could add it twice.
+                let retryable = error.wasNotSent || error.code == .connectionLost
+                guard retryable, ContinuousClock.now < deadline else {
                     throw PubSubError(code: .backend, message: "publishing on '\(channel)' failed: \(error)")
                 }
+                if !error.wasNotSent { mayHaveBeenAdded = true }
                 let delay = min(client.configuration.reconnectBackoff.delay(forRetry: attempt), deadline - ContinuousClock.now)
                 do {
                     try await Task.sleep(for: max(.milliseconds(1), delay))
@@ -181,6 +194,17 @@ public final class RedisPubSub: PubSub {
         dispatcher.close()
         await reader.close(interruptingWith: client)
         await client.close()
+    }
+
+    deinit {
+        // A node dropped without close() must not keep its reader (and connections) alive
+        // or deliver anything more.
+        guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        dispatcher.close()
+        Task { [reader, client] in
+            await reader.close(interruptingWith: client)
+            await client.close()
+        }
     }
 
     /// Whether ``close()`` has run.
