@@ -10,6 +10,6 @@ struct ClusterKitCommand: AsyncParsableCommand {
             CACHE_DEFAULT_STORE, PUBSUB_ADAPTER, QUEUE_ADAPTER, LOCK_ADAPTER_DEFAULT, WORKER_ID_ADAPTER,
             with URLs from their own variables or REDIS_URL / RABBITMQ_URL. See `clusterkit settings`.
             """,
-        subcommands: [DemoCommand.self, DoctorCommand.self, ConformanceCommand.self, SettingsCommand.self, DemoNodeCommand.self, BenchRabbitMQCommand.self]
+        subcommands: [DemoCommand.self, DoctorCommand.self, ConformanceCommand.self, SettingsCommand.self, DemoNodeCommand.self, QueueWorkerCommand.self, BenchRabbitMQCommand.self]
     )
 }
