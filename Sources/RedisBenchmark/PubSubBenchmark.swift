@@ -101,6 +101,26 @@ final class PubSubBench {
         }
     }
 
+    /// Diagnostic: messages/s published from `tasks` tasks on a channel nobody subscribes to
+    /// (the readers have nothing to read), to separate the publishing path from fan-out.
+    func publishOnly(messages: Int, tasks: Int) async throws -> Double {
+        runNumber += 1
+        let channel = "bench-unread-\(runNumber)"
+        let publisher = self.publisher
+        let perTask = max(1, messages / tasks)
+        let start = monotonicNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    let payload = [UInt8](repeating: 0x78, count: Self.payloadSize)
+                    for _ in 0..<perTask { try await publisher.publish(channel, payload, options: .init()) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(perTask * tasks) / (Double(monotonicNanoseconds() - start) / 1e9)
+    }
+
     func close() async {
         await publisher.close()
         for subscriber in subscribers { await subscriber.close() }

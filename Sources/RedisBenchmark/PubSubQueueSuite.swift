@@ -33,6 +33,8 @@ func runPubSubQueueSuite(_ options: Options) async throws {
             record("pubsub \(tasks) p99", run.p99Milliseconds)
             lost += run.lost
         }
+        record("pubsub publish-only", try await pubsub.publishOnly(messages: messages, tasks: 50))
+        record("queue sequential pull", try await queue.sequentialReceiveAcknowledge(jobs: jobs / 4))
         for handlers in [1, 32] {
             let run = try await queue.run(jobs: jobs, handlers: handlers)
             record("queue \(handlers) publish", run.publishPerSecond)
@@ -66,6 +68,8 @@ func runPubSubQueueSuite(_ options: Options) async throws {
         row("queue drain of a backlog, jobs/s, \(handlers) handler\(handlers == 1 ? "" : "s")", "queue \(handlers) drain")
         row("queue publish + consume at once, jobs/s, \(handlers) handler\(handlers == 1 ? "" : "s")", "queue \(handlers) concurrent")
     }
+    row("diagnostic: pub/sub publish-only msg/s, 50 tasks, no subscriber on the channel", "pubsub publish-only")
+    row("diagnostic: queue `receive` + `acknowledge` loop in 1 task, jobs/s", "queue sequential pull")
     print("")
     print("pub/sub: \(messages) messages per run (1-task runs: \(messages / 4)), \(PubSubBench.payloadSize)-byte payload, 3 subscriber nodes; lost deliveries: \(lost)")
     print("queue: \(jobs) jobs per run, \(QueueBench.bodySize)-byte body, 50 publishing tasks; raw XADD: -n \(jobs / 4) / \(jobs) / \(jobs * 5), fields `f v`; repetitions: \(options.repetitions)")

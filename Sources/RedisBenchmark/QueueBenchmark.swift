@@ -80,6 +80,25 @@ final class QueueBench {
                         concurrentPerSecond: Double(jobs) / (Double(liveEnd - liveStart) / 1e9))
     }
 
+    /// Diagnostic: jobs/s of a plain loop in one task doing `receive` then `acknowledge` over
+    /// a backlog of `jobs`: the per-job cost of the pull path without `PullConsumer`.
+    func sequentialReceiveAcknowledge(jobs: Int) async throws -> Double {
+        let jobs = max(1, jobs / Self.publishTasks) * Self.publishTasks
+        runNumber += 1
+        let queue = "bench-pull-\(runNumber)"
+        try await publish(queue, jobs: jobs)
+        let start = monotonicNanoseconds()
+        for taken in 0..<jobs {
+            guard let delivery = try await consumer.receive(queue, wait: .seconds(5), visibilityTimeout: .seconds(30)) else {
+                throw BenchmarkFailure("receive returned nothing after \(taken) of \(jobs) jobs")
+            }
+            try await consumer.acknowledge(delivery)
+        }
+        let rate = Double(jobs) / (Double(monotonicNanoseconds() - start) / 1e9)
+        _ = try await producer.purge(queue)
+        return rate
+    }
+
     func close() async {
         await consumer.close()
         await producer.close()
