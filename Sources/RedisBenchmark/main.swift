@@ -3,6 +3,7 @@
 //
 //   swift build -c release --product clusterkit-redis-bench
 //   .build/release/clusterkit-redis-bench [--requests N] [--repetitions R] [--pool-size P]
+//   .build/release/clusterkit-redis-bench --suite pubsub-queue [--messages N] [--jobs N] [--repetitions R]
 import ClusterKit
 import ClusterKitRedis
 import ClusterKitRedisTesting
@@ -12,17 +13,29 @@ struct Options {
     var requests = 100_000
     var repetitions = 3
     var poolSize = 2
+    /// `cache` (the default) or `pubsub-queue` (PubSubQueueSuite.swift).
+    var suite = "cache"
+    var messages = 20_000
+    var jobs = 20_000
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let argument = iterator.next() {
-            let value = iterator.next().flatMap(Int.init)
+            let text = iterator.next()
+            let value = text.flatMap(Int.init)
             switch (argument, value) {
+            case ("--suite", _) where text == "cache" || text == "pubsub-queue": suite = text!
+            case ("--messages", let n?) where n > 0: messages = n
+            case ("--jobs", let n?) where n > 0: jobs = n
             case ("--requests", let n?): requests = n
             case ("--repetitions", let n?): repetitions = n
             case ("--pool-size", let n?): poolSize = n
             default:
-                FileHandle.standardError.write(Data("usage: clusterkit-redis-bench [--requests N] [--repetitions R] [--pool-size P]\n".utf8))
+                FileHandle.standardError.write(Data("""
+                    usage: clusterkit-redis-bench [--requests N] [--repetitions R] [--pool-size P]
+                           clusterkit-redis-bench --suite pubsub-queue [--messages N] [--jobs N] [--repetitions R]
+
+                    """.utf8))
                 exit(2)
             }
         }
@@ -74,6 +87,10 @@ func swiftCache(_ store: RedisCacheStore, tasks: Int, requests: Int) async throw
 }
 
 let options = Options(CommandLine.arguments)
+if options.suite == "pubsub-queue" {
+    try await runPubSubQueueSuite(options)
+    exit(0)
+}
 let server = try await RedisServer.start()
 let store = RedisCacheStore(client: try await RedisClient.connect(try RedisClientConfiguration(parsing: server.url(query: "pool_size=\(options.poolSize)"))),
                             appName: "bench")
