@@ -44,14 +44,12 @@ public final class MemoryMessageQueue<C: Clock>: MessageQueue where C.Duration =
     private let clock: C
     private let logger: Logger
     private let state = Mutex(NodeState())
+    /// The consumers this node started; stopped on close.
+    private let consumers = QueueConsumerRegistry()
 
     private struct NodeState {
-        /// No new consumers (close has begun; consumers are draining).
-        var closing = false
         /// Every operation fails with ``QueueError/closed``.
         var closed = false
-        var consumers: [UInt64: PullConsumer<C>] = [:]
-        var nextConsumerID: UInt64 = 0
         var closeTask: Task<Void, Never>?
     }
 
@@ -131,29 +129,10 @@ public final class MemoryMessageQueue<C: Clock>: MessageQueue where C.Duration =
     /// Starts a ``PullConsumer`` on this node. It stops with ``close(drainTimeout:)``.
     public func consume(_ queue: String, options: QueueConsumerOptions, handler: @escaping QueueHandler) async throws -> QueueConsumer {
         try QueueNameRules.validate(queue)
-        let id = try state.withLock { state throws(QueueError) -> UInt64 in
-            guard !state.closing else { throw .closed }
-            state.nextConsumerID += 1
-            return state.nextConsumerID
+        return try await consumers.start { onStop in
+            PullConsumer(queue: queue, source: self, options: options, clock: clock,
+                         idlePullWait: configuration.consumerPullWait, logger: logger, onStop: onStop, handler: handler)
         }
-        let consumer = PullConsumer(queue: queue, source: self, options: options, clock: clock,
-                                    idlePullWait: configuration.consumerPullWait, logger: logger,
-                                    onStop: { [weak self] in self?.forgetConsumer(id) }, handler: handler)
-        let accepted = state.withLock { state -> Bool in
-            guard !state.closing else { return false }
-            state.consumers[id] = consumer
-            return true
-        }
-        guard accepted else {
-            // Close began while the consumer was being created: it must not outlive the node.
-            await consumer.stop(drainTimeout: .zero)
-            throw QueueError.closed
-        }
-        return consumer
-    }
-
-    private func forgetConsumer(_ id: UInt64) {
-        state.withLock { _ = $0.consumers.removeValue(forKey: id) }
     }
 
     // MARK: Inspecting
@@ -194,7 +173,6 @@ public final class MemoryMessageQueue<C: Clock>: MessageQueue where C.Duration =
     public func close(drainTimeout: Duration) async {
         let task = state.withLock { state -> Task<Void, Never> in
             if let existing = state.closeTask { return existing }
-            state.closing = true
             let task = Task { await self.shutDown(drainTimeout: drainTimeout) }
             state.closeTask = task
             return task
@@ -203,15 +181,9 @@ public final class MemoryMessageQueue<C: Clock>: MessageQueue where C.Duration =
     }
 
     private func shutDown(drainTimeout: Duration) async {
-        let consumers = state.withLock { Array($0.consumers.values) }
-        await withTaskGroup(of: Void.self) { group in
-            for consumer in consumers {
-                group.addTask { await consumer.stop(drainTimeout: drainTimeout) }
-            }
-        }
+        await consumers.stopAll(drainTimeout: drainTimeout)
         state.withLock { state in
             state.closed = true
-            state.consumers.removeAll()
         }
         broker.wakeAll()
     }

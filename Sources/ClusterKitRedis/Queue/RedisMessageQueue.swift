@@ -69,12 +69,11 @@ public final class RedisMessageQueue: MessageQueue {
     private let client: RedisClient
     private let logger: Logger
     private let state = Mutex(NodeState())
+    /// The consumers this node started; stopped on close.
+    private let consumers = QueueConsumerRegistry()
 
     private struct NodeState {
-        var closing = false
         var closed = false
-        var consumers: [UInt64: PullConsumer<ContinuousClock>] = [:]
-        var nextConsumerID: UInt64 = 0
         var closeTask: Task<Void, Never>?
         /// Per queue, the start-up replay of own pending entries: every receive of the queue
         /// awaits it before its first take, so it never expires a claim taken by this process.
@@ -247,28 +246,10 @@ public final class RedisMessageQueue: MessageQueue {
     /// Starts a ``PullConsumer`` over this node's `receive`. It stops with ``close(drainTimeout:)``.
     public func consume(_ queue: String, options: QueueConsumerOptions, handler: @escaping QueueHandler) async throws -> QueueConsumer {
         try QueueNameRules.validate(queue)
-        let id = try state.withLock { state throws(QueueError) -> UInt64 in
-            guard !state.closing else { throw .closed }
-            state.nextConsumerID += 1
-            return state.nextConsumerID
+        return try await consumers.start { onStop in
+            PullConsumer(queue: queue, source: self, options: options, clock: ContinuousClock(),
+                         idlePullWait: configuration.consumerPullWait, logger: logger, onStop: onStop, handler: handler)
         }
-        let consumer = PullConsumer(queue: queue, source: self, options: options, clock: ContinuousClock(),
-                                    idlePullWait: configuration.consumerPullWait, logger: logger,
-                                    onStop: { [weak self] in self?.forgetConsumer(id) }, handler: handler)
-        let accepted = state.withLock { state -> Bool in
-            guard !state.closing else { return false }
-            state.consumers[id] = consumer
-            return true
-        }
-        guard accepted else {
-            await consumer.stop(drainTimeout: .zero)
-            throw QueueError.closed
-        }
-        return consumer
-    }
-
-    private func forgetConsumer(_ id: UInt64) {
-        state.withLock { _ = $0.consumers.removeValue(forKey: id) }
     }
 
     // MARK: Inspecting
@@ -334,7 +315,6 @@ public final class RedisMessageQueue: MessageQueue {
     public func close(drainTimeout: Duration) async {
         let task = state.withLock { state -> Task<Void, Never> in
             if let existing = state.closeTask { return existing }
-            state.closing = true
             let task = Task { await self.shutDown(drainTimeout: drainTimeout) }
             state.closeTask = task
             return task
@@ -343,15 +323,9 @@ public final class RedisMessageQueue: MessageQueue {
     }
 
     private func shutDown(drainTimeout: Duration) async {
-        let consumers = state.withLock { Array($0.consumers.values) }
-        await withTaskGroup(of: Void.self) { group in
-            for consumer in consumers {
-                group.addTask { await consumer.stop(drainTimeout: drainTimeout) }
-            }
-        }
+        await consumers.stopAll(drainTimeout: drainTimeout)
         let waiters = state.withLock { state in
             state.closed = true
-            state.consumers.removeAll()
             state.idleWaiters.removeAll()
             defer { state.allWaiters.removeAll() }
             return state.allWaiters
