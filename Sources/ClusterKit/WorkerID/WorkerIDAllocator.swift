@@ -71,7 +71,7 @@ public struct WorkerIDError: Error, Hashable, Sendable, CustomStringConvertible 
     public var description: String { "WorkerIDError.\(code): \(message)" }
 
     public static func exhausted(range: ClosedRange<Int>, liveLeases: Int) -> WorkerIDError {
-        WorkerIDError(code: .exhausted, message: "no free worker ID in \(range.lowerBound)...\(range.upperBound): \(liveLeases) live leases (raise WORKER_ID_MAX or stop a node)")
+        WorkerIDError(code: .exhausted, message: "no free worker ID in \(range.lowerBound)...\(range.upperBound): \(liveLeases) live leases (raise \(ClusterSettings.workerIDMax.name) or stop a node)")
     }
     public static let closed = WorkerIDError(code: .closed, message: "the worker-ID allocator is closed")
 }
