@@ -8,7 +8,7 @@
 /// ## Semantics every adapter follows
 /// - IDs are in ``range`` (`0...WORKER_ID_MAX`, default `0...31`); 0 is a valid ID.
 /// - ``lease()`` prefers the lowest free ID, so restarts reuse IDs predictably, and throws
-///   ``WorkerIDError/exhausted`` naming the range and the number of live leases when none
+///   ``WorkerIDError/Code/exhausted`` naming the range and the number of live leases when none
 ///   is free.
 /// - A lease that is not renewed within ``leaseTTL`` expires and its ID can be taken by
 ///   another node. ``renew(_:)`` returns `false` when the lease expired or another node
