@@ -12,8 +12,9 @@ struct SettingsCommand: AsyncParsableCommand {
         abstract: "List the environment variables ClusterKit reads, or check/regenerate the files made from them.",
         discussion: """
             --check exits 1 when .env.example or the README table (between \(GeneratedSettingsFiles.tableStartMarker) \
-            and \(GeneratedSettingsFiles.tableEndMarker)) differ from the declaration, or when a linked adapter reads \
-            a URL variable that is not declared; 2 when a file cannot be read or the README lacks the markers.
+            and \(GeneratedSettingsFiles.tableEndMarker)) differ from the declaration, when a linked adapter reads \
+            a URL variable that is not declared, or when a selector's documentation omits a linked adapter; 2 when a \
+            file cannot be read or the README lacks the markers.
             """
     )
 
@@ -71,6 +72,11 @@ struct SettingsCommand: AsyncParsableCommand {
         for name in undeclared {
             CommandEnvironment.printError("error: \(name) is read by a linked adapter but not declared in ClusterSettings")
         }
+        let unlisted = ClusterSettings.selectorSummariesMissingAdapters(in: CommandEnvironment.registry)
+        for entry in unlisted {
+            CommandEnvironment.printError("error: the documentation of \(entry.split(separator: ":")[0]) does not list the linked adapter"
+                + "\(entry.drop { $0 != ":" }.dropFirst()); add it to its summary in ClusterSettings")
+        }
         let drifts = files.compactMap { GeneratedSettingsFiles.drift(path: $0.path, expected: $0.contents, actual: read($0.path)) }
         if writing {
             for file in files where drifts.contains(where: { $0.path == file.path }) {
@@ -93,6 +99,6 @@ struct SettingsCommand: AsyncParsableCommand {
                     + " (or: swift run clusterkit settings --write)")
             }
         }
-        if !undeclared.isEmpty || (!writing && !drifts.isEmpty) { throw ExitCode(1) }
+        if !undeclared.isEmpty || !unlisted.isEmpty || (!writing && !drifts.isEmpty) { throw ExitCode(1) }
     }
 }

@@ -20,4 +20,19 @@ extension ClusterSettings {
         }
         return missing.sorted()
     }
+
+    /// Adapter names registered in `registry` that a selector's one-line documentation does
+    /// not mention, as `VARIABLE: name` (sorted). The summaries list the valid values by hand
+    /// ("Cache adapter: memory, redis."), so `clusterkit settings --check` uses this to keep
+    /// them in step with what the executable links.
+    public static func selectorSummariesMissingAdapters(in registry: AdapterRegistry) -> [String] {
+        var missing: [String] = []
+        for primitive in Primitive.allCases {
+            let selector = selector(for: primitive)
+            let words = Set(selector.summary.split(whereSeparator: { !$0.isLetter && !$0.isNumber && $0 != "-" && $0 != "_" })
+                .map { $0.lowercased() })
+            missing += registry.names(for: primitive).filter { !words.contains($0) }.map { "\(selector.name): \($0)" }
+        }
+        return missing.sorted()
+    }
 }

@@ -78,6 +78,15 @@ struct GeneratedSettingsFilesTests {
         #expect(ClusterSettings.undeclaredURLVariables(in: registry) == ["NATS_URL", "QUEUE_ADAPTER_NATS_URL"])
     }
 
+    @Test("a selector's documentation must name every registered adapter (aliases included)")
+    func selectorSummariesListAdapters() {
+        #expect(ClusterSettings.selectorSummariesMissingAdapters(in: .builtIn).isEmpty)
+        var registry = AdapterRegistry.builtIn
+        registry.registerQueue(.init(name: "redis", urlName: "redis", isNetworked: true)) { _ in throw QueueError.closed }
+        registry.registerQueue(.init(name: "nats", aliases: ["jetstream"], urlName: "nats", isNetworked: true)) { _ in throw QueueError.closed }
+        #expect(ClusterSettings.selectorSummariesMissingAdapters(in: registry) == ["QUEUE_ADAPTER: jetstream", "QUEUE_ADAPTER: nats"])
+    }
+
     @Test("every declared name is unique, upper-case, documented, and URLs are secret")
     func declarationIsWellFormed() {
         let names = ClusterSettings.all.map(\.name)
