@@ -14,12 +14,12 @@ enum ClusterKitExecutable {
     }
 
     /// Builds `clusterkit` (debug, like `swift build`, so the build is shared with it) and
-    /// runs `clusterkit arguments…` in `context`'s package directory (`packageManager` is the
-    /// calling plugin's). `environment` is laid
-    /// over the plugin's own. Throws — making `swift package` exit non-zero — when the build
-    /// fails or `clusterkit` exits non-zero.
-    static func run(_ arguments: [String], context: PluginContext, packageManager: PackageManager,
-                    environment: [String: String] = [:]) async throws {
+    /// runs `clusterkit arguments…` in `context`'s package directory with the caller's
+    /// environment (`packageManager` is the calling plugin's). Throws — making
+    /// `swift package` exit non-zero — when the build fails or `clusterkit` exits non-zero.
+    static func run(_ arguments: [String], context: PluginContext, packageManager: PackageManager) async throws {
+        // The first build takes minutes and its log is only shown on failure: say what is happening.
+        FileHandle.standardError.write(Data("building clusterkit (debug)…\n".utf8))
         let build = try packageManager.build(
             .product("clusterkit"), parameters: .init(configuration: .debug, logging: .concise))
         guard build.succeeded else {
@@ -33,7 +33,7 @@ enum ClusterKitExecutable {
         process.executableURL = executable.url
         process.arguments = arguments
         process.currentDirectoryURL = context.package.directoryURL
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.environment = ProcessInfo.processInfo.environment
         process.standardInput = FileHandle.nullDevice
         // Wait through `terminationHandler`: on Linux `waitUntilExit()` spins a run loop that
         // burns a core, slowing the timing-sensitive conformance cases running meanwhile.
