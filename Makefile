@@ -16,8 +16,11 @@ demo: packages-build
 ## make test: every test, servers included. Tests run one at a time: the conformance cases
 ## use real time (TTLs, visibility timeouts, backoffs of a few hundred ms), and on a 2-core
 ## machine running them all at once delays timers enough to break those bounds.
+## `clusterkit-env --check` (the SwiftPM plugin; ~5 s on top of the build it reuses) fails
+## when .env.example or the README settings table drifted from ClusterSettings.
 test: packages-test
 	$(SWIFT) build --build-tests
+	$(SWIFT) package clusterkit-env --check
 	$(SWIFT) test --no-parallel
 
 build: packages-build

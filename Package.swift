@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `swift package generate-documentation --target ClusterKit` (the DocC catalog).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The core: protocols, in-memory adapters, configuration, registry, facade.
@@ -95,6 +97,32 @@ let package = Package(
             name: "clusterkit-redis-bench",
             dependencies: ["ClusterKit", "ClusterKitRedis", "ClusterKitRedisTesting"],
             path: "Sources/RedisBenchmark"
+        ),
+        // SwiftPM command plugins: thin shells that build `clusterkit` and run one of its
+        // commands (Plugins/README.md). Shared code: Plugins/PluginsShared, symlinked in.
+        .plugin(
+            name: "ClusterKitEnvPlugin",
+            capability: .command(intent: .custom(
+                verb: "clusterkit-env",
+                description: "Check (--check, default) or regenerate (--write) .env.example and the README settings table"))
+        ),
+        .plugin(
+            name: "ClusterKitEnvWritePlugin",
+            capability: .command(
+                intent: .custom(verb: "clusterkit-env-write", description: "Regenerate .env.example and the README settings table"),
+                permissions: [.writeToPackageDirectory(reason: "rewrites .env.example and the README settings table from ClusterSettings")])
+        ),
+        .plugin(
+            name: "ClusterKitConformancePlugin",
+            capability: .command(
+                intent: .custom(verb: "clusterkit-conformance", description: "Run the conformance suites against the configured backends"),
+                permissions: [.allowNetworkConnections(scope: .all(), reason: "the suites talk to the Redis/RabbitMQ servers in the configuration")])
+        ),
+        .plugin(
+            name: "ClusterKitDoctorPlugin",
+            capability: .command(
+                intent: .custom(verb: "clusterkit-doctor", description: "Check every configured adapter: exists, well configured, reachable"),
+                permissions: [.allowNetworkConnections(scope: .all(), reason: "the doctor connects to the configured Redis/RabbitMQ servers")])
         ),
         .testTarget(
             name: "ClusterKitTests",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterKit
 
 @main
 struct ClusterKitCommand: AsyncParsableCommand {
@@ -7,8 +8,9 @@ struct ClusterKitCommand: AsyncParsableCommand {
         abstract: "Cluster primitives for Swift servers: demo, health check and conformance suites.",
         discussion: """
             Adapters are chosen by environment variables (and a .env file in the working directory):
-            CACHE_DEFAULT_STORE, PUBSUB_ADAPTER, QUEUE_ADAPTER, LOCK_ADAPTER_DEFAULT, WORKER_ID_ADAPTER,
-            with URLs from their own variables or REDIS_URL / RABBITMQ_URL. See `clusterkit settings`.
+            \(Primitive.allCases.map { ClusterSettings.selector(for: $0).name }.joined(separator: ", ")),
+            with URLs from their own variables or \(ClusterSettings.redisURL.name) / \(ClusterSettings.rabbitMQURL.name). \
+            See `clusterkit settings`.
             """,
         subcommands: [DemoCommand.self, DoctorCommand.self, ConformanceCommand.self, SettingsCommand.self, DemoNodeCommand.self, QueueWorkerCommand.self, BenchRabbitMQCommand.self]
     )

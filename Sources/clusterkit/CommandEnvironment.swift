@@ -20,12 +20,14 @@ enum CommandEnvironment {
     /// error, not a silent death), loads the configuration from the environment and `.env`
     /// (on error: the message on stderr, exit status 2), and sends swift-log output to stderr
     /// at `CLUSTERKIT_LOG_LEVEL` (environment or `.env`; default `defaultLogLevel`) with URL
-    /// passwords redacted from every message and metadata value.
-    static func prepare(defaultLogLevel: Logger.Level) async -> ClusterConfiguration {
+    /// passwords redacted from every message and metadata value. `overrides` are laid over
+    /// the process environment (they beat it and `.env`).
+    static func prepare(defaultLogLevel: Logger.Level, overrides: [String: String] = [:]) async -> ClusterConfiguration {
         signal(SIGPIPE, SIG_IGN)
         let configuration: ClusterConfiguration
         do {
-            configuration = try await ClusterConfiguration.fromEnvironment()
+            configuration = try await ClusterConfiguration.fromEnvironment(
+                ProcessInfo.processInfo.environment.merging(overrides) { $1 })
         } catch {
             fail(error.description, status: 2)
         }

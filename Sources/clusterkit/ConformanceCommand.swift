@@ -21,6 +21,13 @@ struct ConformanceCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object on stdout; progress goes to stderr.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Run against this backend (repeatable): redis://… or amqp://…",
+        discussion: "Selects the adapter that uses the URL for every primitive it serves and sets that primitive's URL "
+            + "variables to it (they win over the environment and .env). Later URLs win for primitives both serve. "
+            + "Prefer REDIS_URL / RABBITMQ_URL in the environment for URLs with passwords: arguments are visible to ps."))
+    var url: [String] = []
+
     @Flag(name: .long, help: "List the case names and exit.")
     var list = false
 
@@ -38,8 +45,15 @@ struct ConformanceCommand: AsyncParsableCommand {
             CommandEnvironment.fail("no conformance case named \(unknown.joined(separator: ", ")); "
                 + "list them with `clusterkit conformance --list`", status: 2)
         }
-        let configuration = await CommandEnvironment.prepare(defaultLogLevel: .error)
-        let runner = ConfiguredConformance(configuration: configuration, registry: CommandEnvironment.registry)
+        let registry = CommandEnvironment.registry
+        let overrides: [String: String]
+        do {
+            overrides = try BackendURLOverride.variables(for: url, primitives: primitives, registry: registry)
+        } catch {
+            CommandEnvironment.fail(error.message, status: 2)
+        }
+        let configuration = await CommandEnvironment.prepare(defaultLogLevel: .error, overrides: overrides)
+        let runner = ConfiguredConformance(configuration: configuration, registry: registry)
         let json = self.json
         let results: [ConformanceResult]
         do {

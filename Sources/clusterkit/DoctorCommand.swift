@@ -97,7 +97,7 @@ struct DoctorCommand: AsyncParsableCommand {
             (0..<3).map { values[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 + "  " + values[3]
         }
-        return (["APP_NAME=\(appName)", line(header)] + cells.map(line)).joined(separator: "\n")
+        return (["\(ClusterSettings.appName.name)=\(appName)", line(header)] + cells.map(line)).joined(separator: "\n")
     }
 }
 

@@ -119,4 +119,57 @@ struct CLITests {
         let file = try String(contentsOf: root.appendingPathComponent(".env.example"), encoding: .utf8)
         #expect(file == output.stdout, "regenerate with: swift run clusterkit settings --env-example > .env.example")
     }
+
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// A temporary directory holding copies of the package's generated files.
+    static func copyOfGeneratedFiles() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clusterkit-settings-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for name in [".env.example", "README.md"] {
+            try FileManager.default.copyItem(at: packageRoot.appendingPathComponent(name), to: directory.appendingPathComponent(name))
+        }
+        return directory
+    }
+
+    @Test("settings --check passes on this package: README table and .env.example match the declaration")
+    func settingsCheckOnPackage() async throws {
+        let output = try await CLIRunner.run(["settings", "--check", "--package-dir", Self.packageRoot.path])
+        #expect(output.status == 0, "regenerate with: swift run clusterkit settings --write\n\(output.all)")
+    }
+
+    @Test("settings --check exits 1 naming the drifted file; --write repairs it", arguments: [
+        (".env.example", "WORKER_ID_MAX=31\n", ""),
+        ("README.md", "| `WORKER_ID_MAX` |", "| `WORKER_ID_MAXIMUM` |"),
+    ])
+    func settingsCheckDrift(file: String, remove: String, insert: String) async throws {
+        let directory = try Self.copyOfGeneratedFiles()
+        let url = directory.appendingPathComponent(file)
+        let original = try String(contentsOf: url, encoding: .utf8)
+        #expect(original.contains(remove))
+        try original.replacingOccurrences(of: remove, with: insert).write(to: url, atomically: true, encoding: .utf8)
+
+        let drifted = try await CLIRunner.run(["settings", "--check", "--package-dir", directory.path])
+        #expect(drifted.status == 1, "\(drifted.all)")
+        #expect(drifted.stderr.contains("drift: \(file): line "), "stderr: \(drifted.stderr)")
+        #expect(drifted.stderr.contains("--write"), "stderr: \(drifted.stderr)")
+
+        let repaired = try await CLIRunner.run(["settings", "--write", "--package-dir", directory.path])
+        #expect(repaired.status == 0, "\(repaired.all)")
+        #expect(repaired.stdout == "wrote \(file)\n")
+        #expect(try String(contentsOf: url, encoding: .utf8) == original)
+        let clean = try await CLIRunner.run(["settings", "--check", "--package-dir", directory.path])
+        #expect(clean.status == 0, "\(clean.all)")
+    }
+
+    @Test("settings --check exits 2 when the README has no table markers")
+    func settingsCheckNoMarkers() async throws {
+        let directory = try Self.copyOfGeneratedFiles()
+        try "# A README without markers\n".write(to: directory.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
+        let output = try await CLIRunner.run(["settings", "--check", "--package-dir", directory.path])
+        #expect(output.status == 2, "\(output.all)")
+        #expect(output.stderr.contains("<!-- settings-table -->"), "stderr: \(output.stderr)")
+    }
 }

@@ -1,6 +1,6 @@
 /// One named cache of an app: typed values over a ``CacheStore``.
 ///
-/// Obtain it from ``CacheManager/cache(_:)`` (or `cluster.cache("name")`). Values are
+/// Obtain it from ``CacheManager/cache(_:)-(String)`` (or `cluster.cache("name")`). Values are
 /// `Codable`, encoded with the manager's ``CacheCodec`` (JSON by default), or raw bytes via
 /// the `…Bytes` methods. See ``CacheStore`` for the TTL, expiry and isolation rules.
 public struct Cache: Sendable {
@@ -172,7 +172,7 @@ public struct CacheManager: Sendable {
         self.codec = codec
     }
 
-    /// The cache called `name`; throws ``CacheError/invalidName`` for a bad name.
+    /// The cache called `name`; throws ``CacheError/Code/invalidName`` for a bad name.
     public func cache(_ name: String) throws(CacheError) -> Cache {
         Cache(name: try CacheName(validating: name), store: store, codec: codec, singleFlight: singleFlight)
     }

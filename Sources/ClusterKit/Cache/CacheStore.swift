@@ -13,10 +13,10 @@
 /// - Values handed in and out are copies: mutating them never changes the stored value.
 /// - `incr` is atomic across all nodes; a missing key starts at 0; the TTL is set only by
 ///   the increment that creates the entry (a fixed window); a value that is not a decimal
-///   64-bit integer fails with ``CacheError/notNumeric``.
+///   64-bit integer fails with ``CacheError/Code/notNumeric``.
 /// - `clear` removes only the named cache of this app.
 /// - Keys are validated by the store too (``CacheKeyRules/validate(_:)``): an empty or too
-///   long key is ``CacheError/invalidKey``, and a batch with one bad key writes nothing.
+///   long key is ``CacheError/Code/invalidKey``, and a batch with one bad key writes nothing.
 /// - After `close()` every operation throws ``CacheError/closed``; closing one node never
 ///   removes shared entries.
 public protocol CacheStore: ClusterAdapter {
@@ -68,7 +68,7 @@ public enum CacheTTL: Sendable, Hashable {
 public struct CacheName: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     public let rawValue: String
 
-    /// Validates `rawValue`; throws ``CacheError/invalidName`` when it does not match.
+    /// Validates `rawValue`; throws ``CacheError/Code/invalidName`` when it does not match.
     public init(validating rawValue: String) throws(CacheError) {
         guard (1...128).contains(rawValue.utf8.count),
               rawValue.utf8.allSatisfy({ CacheName.allowed($0) })
@@ -99,7 +99,7 @@ public enum CacheKeyRules {
     /// Longest accepted key, in UTF-8 bytes.
     public static let maximumKeyLength = 1024
 
-    /// Throws ``CacheError/invalidKey`` for an empty or too long key.
+    /// Throws ``CacheError/Code/invalidKey`` for an empty or too long key.
     public static func validate(_ key: String) throws(CacheError) {
         if key.isEmpty { throw CacheError.invalidKey("the key is empty") }
         if key.utf8.count > maximumKeyLength {

@@ -10,10 +10,9 @@ import Foundation
 /// came from. An empty value counts as unset.
 ///
 /// ## Configuration keys
-/// See ``ClusterSettings/all``: `APP_NAME`, the selectors `CACHE_DEFAULT_STORE`,
-/// `PUBSUB_ADAPTER`, `LOCK_ADAPTER_DEFAULT`, `QUEUE_ADAPTER`, `WORKER_ID_ADAPTER`, their URL
-/// variables, `CACHE_MEMORY_MAX`, `WORKER_ID_MAX`, `WORKER_ID_LEASE_TTL_MS`,
-/// `CLUSTERKIT_NODE_ID`, `REDIS_URL`, `RABBITMQ_URL`.
+/// Every variable read here is declared once in ``ClusterSettings/all`` (name, kind, default,
+/// secrecy, primitive, documentation); `.env.example` and the README table are generated
+/// from that declaration.
 ///
 /// Values are validated when loaded: a typo in a selector is an error when the adapters are
 /// resolved against a registry (``resolve(_:in:)``), a malformed number or app name is an

@@ -3,20 +3,20 @@ extension DistributedLock {
     /// the body runs.
     ///
     /// - Waits up to `timeout` for the lock (``acquire(_:ttl:timeout:)``; throws
-    ///   ``LockError/timedOut`` when it gives up).
+    ///   ``LockError/Code/timedOut`` when it gives up).
     /// - Runs `body` in a child task next to a watchdog that extends the lease to `ttl`
     ///   every `ttl / 3`, so a body may run far longer than `ttl`; the TTL only matters if
     ///   this process dies or stalls.
     /// - If an extension returns `false` (the lease expired or was taken over) or throws,
     ///   the body's task is cancelled; once the body has finished, `withLock` throws
-    ///   ``LockError/leaseLost``, whatever the body returned or threw. Mutual exclusion may
+    ///   ``LockError/Code/leaseLost``, whatever the body returned or threw. Mutual exclusion may
     ///   have been broken at that point: protect the resource with the lease's
     ///   ``LockLease/fencingToken`` as well.
     /// - Releases the lock when the body returns and when it throws. The release runs even
     ///   when the calling task is cancelled (it is shielded from cancellation).
     ///   A release that fails never replaces the body's error; after a successful body a
     ///   failed release is ignored (the TTL frees the lock), but a release that reports the
-    ///   lease was no longer held throws ``LockError/leaseLost``: the body ran without
+    ///   lease was no longer held throws ``LockError/Code/leaseLost``: the body ran without
     ///   holding the lock throughout.
     /// - Cancelling the calling task cancels the body (and the watchdog), waits for the
     ///   body to finish, releases the lock and rethrows what the body threw.

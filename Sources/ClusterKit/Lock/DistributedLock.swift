@@ -12,7 +12,7 @@
 ///   whether this owner still held it. ``extend(_:ttl:)`` likewise only works for the
 ///   current owner.
 /// - ``tryAcquire(_:ttl:)`` never waits. ``acquire(_:ttl:timeout:)`` waits up to `timeout`
-///   and then throws ``LockError/timedOut``; cancelling the waiting task stops the wait and
+///   and then throws ``LockError/Code/timedOut``; cancelling the waiting task stops the wait and
 ///   leaves nothing behind.
 public protocol DistributedLock: ClusterAdapter {
     /// Takes the lock if free; `nil` if another owner holds it.
@@ -56,8 +56,8 @@ public enum LockKeyRules {
     /// Longest accepted key, in UTF-8 bytes.
     public static let maximumKeyLength = 1024
 
-    /// Throws ``LockError/invalidKey`` for an empty or too long key, and
-    /// ``LockError/invalidTTL`` for a TTL that is not positive.
+    /// Throws ``LockError/Code/invalidKey`` for an empty or too long key, and
+    /// ``LockError/Code/invalidTTL`` for a TTL that is not positive.
     public static func validate(_ key: String, ttl: Duration) throws(LockError) {
         if key.isEmpty || key.utf8.count > maximumKeyLength {
             throw LockError(code: .invalidKey, message: "lock keys must be 1-\(maximumKeyLength) bytes long")

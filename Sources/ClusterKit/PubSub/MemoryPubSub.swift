@@ -24,7 +24,7 @@ import Synchronization
 public final class MemoryPubSub<C: Clock>: PubSub where C.Duration == Duration {
     public struct Configuration: Sendable, Hashable {
         /// The largest payload accepted, in bytes; larger ones throw
-        /// ``PubSubError/payloadTooLarge``.
+        /// ``PubSubError/Code/payloadTooLarge``.
         public var maxPayloadSize: Int
 
         /// - Parameter maxPayloadSize: defaults to 16 MiB.

@@ -13,7 +13,7 @@
 ///   several subscriptions on one node each get their own copy.
 /// - With a debounce window, identical messages (same payload) arriving within the window
 ///   are collapsed into one delivery at the end of the window ("trailing").
-/// - After ``PubSubSubscription/cancel()`` or ``close()`` nothing more is delivered, pending
+/// - After ``PubSubSubscription/cancel()`` or ``ClusterAdapter/close()`` nothing more is delivered, pending
 ///   debounced deliveries included.
 /// - Durability depends on the adapter (see ``PubSub/capabilities``): the memory adapter
 ///   delivers to subscriptions live at publish time; a durable adapter (Redis Streams)
@@ -113,7 +113,7 @@ public struct PubSubMessage: Sendable, Hashable {
 
 /// Rules for channel names shared by all adapters.
 public enum PubSubChannelRules {
-    /// Throws ``PubSubError/invalidChannel`` unless `channel` is 1...256 characters of
+    /// Throws ``PubSubError/Code/invalidChannel`` unless `channel` is 1...256 characters of
     /// `[A-Za-z0-9_.:-]`.
     public static func validate(_ channel: String) throws(PubSubError) {
         guard (1...256).contains(channel.utf8.count), channel.utf8.allSatisfy({ byte in

@@ -25,7 +25,7 @@ public struct PubSubEnvelope: Sendable, Hashable {
     }
 
     /// Validates `channel` and `options` the way every adapter must before publishing:
-    /// throws ``PubSubError/invalidChannel`` for a bad channel name and
+    /// throws ``PubSubError/Code/invalidChannel`` for a bad channel name and
     /// ``PubSubError/conflictingOptions`` when `skipSelf` and `onlySelf` are both set.
     public init(validating channel: String, payload: [UInt8], publisherID: NodeID, options: PubSubPublishOptions) throws(PubSubError) {
         try PubSubChannelRules.validate(channel)

@@ -59,7 +59,7 @@ public final class PubSubLocalDispatcher<C: Clock>: Sendable where C.Duration ==
     /// A new subscription to `channel` that receives everything dispatched from now on.
     ///
     /// A `debounce` of zero or less means no debouncing.
-    /// - Throws: ``PubSubError/invalidChannel`` for a bad channel name,
+    /// - Throws: ``PubSubError/Code/invalidChannel`` for a bad channel name,
     ///   ``PubSubError/closed`` after ``close()``.
     public func subscribe(_ channel: String, options: PubSubSubscribeOptions) throws(PubSubError) -> PubSubSubscription {
         try PubSubChannelRules.validate(channel)

@@ -141,7 +141,7 @@ public struct QueueCapabilities: OptionSet, Sendable, Hashable {
 
 /// Rules for queue names shared by all adapters.
 public enum QueueNameRules {
-    /// Throws ``QueueError/invalidQueueName`` unless `name` is 1...200 characters of
+    /// Throws ``QueueError/Code/invalidQueueName`` unless `name` is 1...200 characters of
     /// `[A-Za-z0-9_.-]`.
     public static func validate(_ name: String) throws(QueueError) {
         guard (1...200).contains(name.utf8.count), name.utf8.allSatisfy(CacheName.allowed) else {

@@ -31,6 +31,6 @@ public struct SnowflakeError: Error, Hashable, Sendable, CustomStringConvertible
     public static let noWorkerID = SnowflakeError(code: .noWorkerID, message: "no worker-ID lease is held (not acquired yet, released, or lost); refusing to issue IDs")
 
     public static func workerIDOutOfRange(_ workerID: Int, maximum: Int) -> SnowflakeError {
-        SnowflakeError(code: .workerIDOutOfRange, message: "worker ID \(workerID) does not fit the layout (0...\(maximum)); lower WORKER_ID_MAX or use more worker bits")
+        SnowflakeError(code: .workerIDOutOfRange, message: "worker ID \(workerID) does not fit the layout (0...\(maximum)); lower \(ClusterSettings.workerIDMax.name) or use more worker bits")
     }
 }

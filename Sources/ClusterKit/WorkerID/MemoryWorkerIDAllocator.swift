@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// ## Behaviour
 /// - IDs are `0...maximumWorkerID`. ``lease()`` takes the lowest ID without a live lease
-///   (a lease whose deadline has passed is free) and throws ``WorkerIDError/exhausted``,
+///   (a lease whose deadline has passed is free) and throws ``WorkerIDError/Code/exhausted``,
 ///   naming the range and the number of live leases, when there is none.
 /// - A lease lives ``leaseTTL`` from when it was taken or last renewed, measured on the
 ///   injected clock; at its deadline it is expired.

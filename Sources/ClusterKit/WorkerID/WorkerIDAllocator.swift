@@ -8,7 +8,7 @@
 /// ## Semantics every adapter follows
 /// - IDs are in ``range`` (`0...WORKER_ID_MAX`, default `0...31`); 0 is a valid ID.
 /// - ``lease()`` prefers the lowest free ID, so restarts reuse IDs predictably, and throws
-///   ``WorkerIDError/exhausted`` naming the range and the number of live leases when none
+///   ``WorkerIDError/Code/exhausted`` naming the range and the number of live leases when none
 ///   is free.
 /// - A lease that is not renewed within ``leaseTTL`` expires and its ID can be taken by
 ///   another node. ``renew(_:)`` returns `false` when the lease expired or another node
@@ -71,7 +71,7 @@ public struct WorkerIDError: Error, Hashable, Sendable, CustomStringConvertible 
     public var description: String { "WorkerIDError.\(code): \(message)" }
 
     public static func exhausted(range: ClosedRange<Int>, liveLeases: Int) -> WorkerIDError {
-        WorkerIDError(code: .exhausted, message: "no free worker ID in \(range.lowerBound)...\(range.upperBound): \(liveLeases) live leases (raise WORKER_ID_MAX or stop a node)")
+        WorkerIDError(code: .exhausted, message: "no free worker ID in \(range.lowerBound)...\(range.upperBound): \(liveLeases) live leases (raise \(ClusterSettings.workerIDMax.name) or stop a node)")
     }
     public static let closed = WorkerIDError(code: .closed, message: "the worker-ID allocator is closed")
 }

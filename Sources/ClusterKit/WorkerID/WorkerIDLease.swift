@@ -88,7 +88,7 @@ public final class WorkerIDLease: Sendable {
 
     /// Leases a worker ID unless one is held, and returns it. Concurrent calls (and
     /// ``maintain()``) share one lease request. Throws the allocator's error, e.g.
-    /// ``WorkerIDError/exhausted``; ``WorkerIDError/notHeld`` when ``release()`` was called
+    /// ``WorkerIDError/Code/exhausted``; ``WorkerIDError/Code/notHeld`` when ``release()`` was called
     /// while the request was in flight; `CancellationError` when the calling task is
     /// cancelled (it stops waiting at once). An ID obtained for nobody is given back.
     public func acquire() async throws -> Int {

@@ -78,7 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
         let handles: [any DemoNodeHandle]
         if multiProcess {
             var environment = ProcessInfo.processInfo.environment
-            environment["CLUSTERKIT_NODE_ID"] = nil
+            environment[ClusterSettings.nodeID.name] = nil
             handles = try (0..<nodes).map { try ProcessNode(index: $0, environment: environment) }
         } else {
             let memory = MemoryBackend()
