@@ -240,17 +240,20 @@ for name in b c; do
 done
 if $invalidation_ok; then
     put "$item" new
-    started=$SECONDS
-    for name in b c; do
-        seen=""
-        while [ $(( SECONDS - started )) -le "$SIGNAL_SECONDS" ]; do
-            seen=$(read_item "$name" | jq -r '.item.name')
-            [ "$seen" = new ] && break
-            sleep 0.05
+    deadline=$(( SECONDS + SIGNAL_SECONDS ))
+    declare -A seen=([b]=old [c]=old)
+    while true; do
+        for name in b c; do
+            [ "${seen[$name]}" = new ] || seen[$name]=$(read_item "$name" | jq -r '.item.name')
         done
-        if [ "$seen" != new ]; then
+        [ "${seen[b]}${seen[c]}" = newnew ] && break
+        [ "$SECONDS" -lt "$deadline" ] || break
+        sleep 0.05
+    done
+    for name in b c; do
+        if [ "${seen[$name]}" != new ]; then
             invalidation_ok=false
-            fail "invalidation: $name still served '$seen' ${SIGNAL_SECONDS}s after the write on a"
+            fail "invalidation: $name still served '${seen[$name]}' ${SIGNAL_SECONDS}s after the write on a"
         fi
     done
     $invalidation_ok && pass "invalidation: a wrote the item; b and c dropped their local copies and served the new value (within ${SIGNAL_SECONDS}s)"
