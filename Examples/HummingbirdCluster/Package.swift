@@ -24,6 +24,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Unit tests of the example's own parts, on the memory adapters (no Redis, no HTTP);
+        // scripts/three-instance-check.sh is the end-to-end check.
+        .testTarget(
+            name: "HummingbirdClusterTests",
+            dependencies: [
+                "HummingbirdCluster",
+                .product(name: "ClusterKit", package: "ClusterKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

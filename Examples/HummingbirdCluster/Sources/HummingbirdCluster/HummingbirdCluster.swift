@@ -59,7 +59,9 @@ struct HummingbirdCluster {
             },
             logger: logger
         )
-        let group = ServiceGroup(configuration: .init(
+        // Graceful shutdown runs in reverse order of this list, so the cluster, which the
+        // others use, goes last.
+        var groupConfiguration = ServiceGroupConfiguration(
             services: [
                 cluster,
                 InvalidationListener(cluster: cluster, local: state.items.local, readiness: state.readiness, logger: logger),
@@ -68,8 +70,11 @@ struct HummingbirdCluster {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
-        ))
-        try await group.run()
+        )
+        // A client that never finishes its request must not keep the process alive: after
+        // this, shutdown escalates to cancellation (the cluster still releases its worker ID).
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(30)
+        try await ServiceGroup(configuration: groupConfiguration).run()
         logger.notice("shut down cleanly")
     }
 }
