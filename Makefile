@@ -26,6 +26,7 @@ test: packages-test
 ## one private redis-server; see Examples/HummingbirdCluster/README.md
 example-check: packages-test
 	@scripts/ensure-packages.sh $(EXAMPLE_PACKAGES)
+	$(SWIFT) test --package-path Examples/HummingbirdCluster --no-parallel
 	SWIFT=$(SWIFT) Examples/HummingbirdCluster/scripts/three-instance-check.sh
 
 build: packages-build
