@@ -7,8 +7,8 @@ import Synchronization
 ///   another instance names it (see ``InvalidationListener``), when it is older than
 ///   ``maximumAge`` (a safety net that bounds staleness should a signal ever be missed), or
 ///   when the cache is full (an arbitrary entry is evicted to make room).
-/// - A read that misses remembers the cache's ``Fill/generation``; its result is stored only
-///   if no invalidation happened in between. Otherwise a read that fetched the old value just
+/// - A read that misses gets a ``Fill`` ticket holding the cache's invalidation count; its
+///   result is stored only if no invalidation happened in between. Otherwise a read that fetched the old value just
 ///   before an invalidation could store it just after, and keep serving it.
 final class LocalItemCache: Sendable {
     /// Counters shown by `GET /stats`.
@@ -55,7 +55,7 @@ final class LocalItemCache: Sendable {
         self.maximumAge = maximumAge
     }
 
-    /// The cached item (`.success`), or on a miss the ticket to store what the caller fetches.
+    /// The cached item, or on a miss the ticket for storing what the caller fetches.
     func find(_ id: String) -> Lookup {
         let now = clock.now
         return state.withLock { state in
