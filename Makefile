@@ -4,9 +4,10 @@
 SWIFT ?= swift
 BUILD_PACKAGES := libhiredis-dev librabbitmq-dev
 SERVER_PACKAGES := redis-server rabbitmq-server
+EXAMPLE_PACKAGES := curl jq
 DEMO_ARGS ?=
 
-.PHONY: demo test build packages-build packages-test
+.PHONY: demo test example-check build packages-build packages-test
 
 ## make demo: build the CLI in release mode and run the cluster demo on the configured adapters
 demo: packages-build
@@ -22,6 +23,14 @@ test: packages-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) package clusterkit-env --check
 	$(SWIFT) test --no-parallel
+	$(MAKE) example-check
+
+## make example-check: the Hummingbird example (a separate package) as three instances on
+## one private redis-server; see Examples/HummingbirdCluster/README.md
+example-check: packages-test
+	@scripts/ensure-packages.sh $(EXAMPLE_PACKAGES)
+	$(SWIFT) test --package-path Examples/HummingbirdCluster --no-parallel
+	SWIFT=$(SWIFT) Examples/HummingbirdCluster/scripts/three-instance-check.sh
 
 build: packages-build
 	$(SWIFT) build
