@@ -112,9 +112,19 @@ public final class RedisMessageQueue: MessageQueue {
             throw QueueError.messageTooLarge(size: body.count, limit: configuration.maximumBodySize)
         }
         let delay = options.delay.map { $0 > .zero ? $0.wholeMillisecondsRoundedUp : 0 } ?? 0
-        let reply = try await run { () throws(RedisError) in
-            try await client.evaluate(RedisQueueScripts.publish, keys: RedisQueueScripts.keys(keys),
-                                      arguments: [RedisQueueKeys.group, delay] + RedisQueueEntry.fields(body: body, options: options))
+        let fields = RedisQueueEntry.fields(body: body, options: options)
+        let reply: RedisReply
+        if delay > 0 {
+            reply = try await run { () throws(RedisError) in
+                try await client.evaluate(RedisQueueScripts.publishDelayed, keys: RedisQueueScripts.keys(keys),
+                                          arguments: [RedisQueueKeys.group, delay] + fields)
+            }
+        } else {
+            // A plain XADD: the entry ID is the message ID (the group is created by every
+            // consumer and script, reading from the stream's start, so no entry is missed).
+            reply = try await run { () throws(RedisError) in
+                try await client.send(RedisCommand("XADD", arguments: [keys.stream, "*"] + fields))
+            }
         }
         return QueueMessageID(try decode { () throws(RedisError) in String(decoding: try reply.bytes() ?? [], as: UTF8.self) })
     }
@@ -140,7 +150,7 @@ public final class RedisMessageQueue: MessageQueue {
                 return try decode { () throws(RedisError) in
                     let entryID = String(decoding: try parts[1].bytes() ?? [], as: UTF8.self)
                     let count = Int(try parts[2].integer())
-                    let (message, _) = try RedisQueueEntry.message(queue: queue, fields: parts[3], deliveries: count)
+                    let (message, _) = try RedisQueueEntry.message(queue: queue, entryID: entryID, fields: parts[3], deliveries: count)
                     return QueueDelivery(message: message, receipt: "\(entryID)/\(count)")
                 }
             }
@@ -196,11 +206,7 @@ public final class RedisMessageQueue: MessageQueue {
 
     private func takeWaiter() async throws -> RedisClient {
         if let waiter = state.withLock({ $0.idleWaiters.popLast() }) { return waiter }
-        var configuration = client.configuration
-        configuration.poolSize = 1
-        // A blocking read must not be mistaken for a dead server.
-        configuration.commandTimeout += self.configuration.pollInterval
-        let waiter = try await run { () throws(RedisError) in try await RedisClient.connect(configuration, logger: logger) }
+        let waiter = try await connectBlockingReader()
         let accepted = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.allWaiters.append(waiter)
@@ -211,6 +217,17 @@ public final class RedisMessageQueue: MessageQueue {
             throw QueueError.closed
         }
         return waiter
+    }
+
+    /// A one-connection client for blocking reads: its read timeout is the command timeout
+    /// plus the longest block (``Configuration/pollInterval`` for receives,
+    /// ``Configuration/consumerPullWait`` for consumers), so a block is never mistaken for a
+    /// dead server.
+    private func connectBlockingReader() async throws(QueueError) -> RedisClient {
+        var configuration = client.configuration
+        configuration.poolSize = 1
+        configuration.commandTimeout += max(self.configuration.pollInterval, self.configuration.consumerPullWait)
+        return try await run { () throws(RedisError) in try await RedisClient.connect(configuration, logger: logger) }
     }
 
     public func acknowledge(_ delivery: QueueDelivery) async throws {
@@ -224,12 +241,20 @@ public final class RedisMessageQueue: MessageQueue {
 
     public func reject(_ delivery: QueueDelivery, reason: String) async throws {
         let (keys, entryID, count) = try parse(delivery)
-        let retryDelay = delivery.message.backoff.delay(forRetry: delivery.message.attempt).wholeMillisecondsRoundedUp
+        guard try await reject(entryID: entryID, deliveries: count, message: delivery.message, reason: reason, keys: keys) else {
+            throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue)
+        }
+    }
+
+    /// Rejects the `deliveries`-th delivery of entry `entryID` to this node: a retry after
+    /// the message's backoff, or a dead letter. `false` when this node no longer holds it.
+    func reject(entryID: String, deliveries: Int, message: QueueMessage, reason: String, keys: RedisQueueKeys) async throws(QueueError) -> Bool {
+        let retryDelay = message.backoff.delay(forRetry: message.attempt).wholeMillisecondsRoundedUp
         let result = try await run { () throws(RedisError) in
             try await client.evaluate(RedisQueueScripts.reject, keys: RedisQueueScripts.keys(keys),
-                                      arguments: [RedisQueueKeys.group, nodeID.rawValue, entryID, count, reason, max(Int64(0), retryDelay)]).integer()
+                                      arguments: [RedisQueueKeys.group, nodeID.rawValue, entryID, deliveries, reason, max(Int64(0), retryDelay)]).integer()
         }
-        if result != 1 { throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue) }
+        return result == 1
     }
 
     public func extendVisibility(_ delivery: QueueDelivery, by duration: Duration) async throws -> Bool {
@@ -243,12 +268,46 @@ public final class RedisMessageQueue: MessageQueue {
 
     // MARK: Consuming
 
-    /// Starts a ``PullConsumer`` over this node's `receive`. It stops with ``close(drainTimeout:)``.
+    /// Starts a ``RedisStreamConsumer`` (a native consumer-group reader with batched reads
+    /// and acknowledgements, on a connection of its own). It stops with
+    /// ``close(drainTimeout:)``.
     public func consume(_ queue: String, options: QueueConsumerOptions, handler: @escaping QueueHandler) async throws -> QueueConsumer {
-        try QueueNameRules.validate(queue)
-        return try await consumers.start { onStop in
-            PullConsumer(queue: queue, source: self, options: options, clock: ContinuousClock(),
-                         idlePullWait: configuration.consumerPullWait, logger: logger, onStop: onStop, handler: handler)
+        let keys = try open(queue)
+        try await createGroup(keys)
+        let reader = try await connectBlockingReader()
+        do {
+            return try await consumers.start { onStop in
+                RedisStreamConsumer(queue: queue, keys: keys, node: self, client: client, reader: reader, options: options,
+                                    replay: claimStartupReplay(queue), logger: logger, onStop: onStop, handler: handler)
+            }
+        } catch {
+            // Refused before the consumer existed: the registry stopped any consumer it built
+            // (which closes its reader), so closing again is harmless.
+            await reader.close()
+            throw error
+        }
+    }
+
+    /// Creates the queue's consumer group (reading from the stream's start) unless it exists.
+    func createGroup(_ keys: RedisQueueKeys) async throws(QueueError) {
+        do {
+            _ = try await client.send(RedisCommand("XGROUP", "CREATE", keys.stream, RedisQueueKeys.group, "0", "MKSTREAM"))
+        } catch where error.isServerError(prefix: "BUSYGROUP") {
+            return
+        } catch where error.code == .closed {
+            throw QueueError.closed
+        } catch {
+            throw QueueError(code: .backend, message: "redis: \(error)")
+        }
+    }
+
+    /// Whether the caller (the first consumer or receive of `queue` on this node) runs the
+    /// start-up replay of this node's own pending entries; it is run once per queue and node.
+    private func claimStartupReplay(_ queue: String) -> Bool {
+        state.withLock { state in
+            guard state.replays[queue] == nil else { return false }
+            state.replays[queue] = Task {}
+            return true
         }
     }
 
@@ -276,7 +335,8 @@ public final class RedisMessageQueue: MessageQueue {
             try reply.array().map { (entry) throws(RedisError) in
                 let parts = try entry.array()
                 guard parts.count == 2 else { throw RedisError(code: .protocolError, message: "malformed dead-letter entry") }
-                let (message, fields) = try RedisQueueEntry.message(queue: queue, fields: parts[1])
+                let (message, fields) = try RedisQueueEntry.message(
+                    queue: queue, entryID: String(decoding: try parts[0].bytes() ?? [], as: UTF8.self), fields: parts[1])
                 return QueueDeadLetter(message: message, lastError: String(decoding: fields["lastError"] ?? [], as: UTF8.self),
                                        diedAtMilliseconds: Int64(String(decoding: fields["diedAt"] ?? [], as: UTF8.self)) ?? 0)
             }
@@ -356,7 +416,7 @@ public final class RedisMessageQueue: MessageQueue {
         return (keys, String(parts[0]), count)
     }
 
-    private func run<T>(_ body: () async throws(RedisError) -> T) async throws(QueueError) -> T {
+    func run<T>(_ body: () async throws(RedisError) -> T) async throws(QueueError) -> T {
         do {
             return try await body()
         } catch where error.code == .closed {
@@ -366,7 +426,7 @@ public final class RedisMessageQueue: MessageQueue {
         }
     }
 
-    private func decode<T>(_ body: () throws(RedisError) -> T) throws(QueueError) -> T {
+    func decode<T>(_ body: () throws(RedisError) -> T) throws(QueueError) -> T {
         do {
             return try body()
         } catch {
