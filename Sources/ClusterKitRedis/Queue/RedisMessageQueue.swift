@@ -8,38 +8,50 @@ import Synchronization
 /// ## Layout
 /// Queue `<name>` is the stream `APP_NAME:queue:<name>` (one entry per visible or in-flight
 /// message), read by the group `clusterkit` with the node ID as consumer name; delayed
-/// messages and retries wait in the sorted set `…:delayed` (score = due time), in-flight
-/// claims are the sorted set `…:leases` (score = claim deadline), dead letters the stream
-/// `…:dead`. Every state change is one Lua script (``RedisQueueScripts``), atomic on the
-/// server, timed by the server's clock.
+/// messages and retries wait in the sorted set `…:delayed` (score = due time), the claims of
+/// messages taken with ``receive(_:wait:visibilityTimeout:)`` are the sorted set `…:leases`
+/// (score = claim deadline), dead letters the stream `…:dead`. A publish without delay is
+/// a plain `XADD`; every other state change is one Lua script (``RedisQueueScripts``),
+/// atomic on the server, timed by the server's clock.
 ///
 /// ## Semantics
-/// - **At-least-once.** `receive` leases an entry until its visibility timeout; acknowledge
-///   (`XACK` + `XDEL`) or reject only work for the delivery that still owns it (consumer
-///   name and delivery count checked). An entry whose lease passed is taken over by the next
-///   `receive` of any node (`XCLAIM`, which raises the delivery count: attempt + 1), or
-///   dead-lettered when it already had `maxAttempts` attempts. ``extendVisibility(_:by:)``
+/// - **Consumers** (``consume(_:options:handler:)``) are native consumer-group readers
+///   (``RedisStreamConsumer``): batched `XREADGROUP` on a connection of their own, bounded
+///   by free handler slots; batched `XACK` + `XDEL` after handlers return; a start-up replay
+///   of the node's own pending entries; claims kept alive by resetting the idle time of
+///   held entries; `XAUTOCLAIM` (min idle = the visibility timeout) taking over the entries
+///   of dead consumers.
+/// - **At-least-once.** An entry leaves the stream only when a handler returned for it (or
+///   it was acknowledged). Acknowledge or reject of a `receive` delivery only work while it
+///   still owns the entry (consumer name and delivery count checked). A stopped holder's
+///   entry is taken over by another node, as the next attempt (the group's delivery count
+///   goes up by one), or dead-lettered when it already had `maxAttempts` attempts: a
+///   `receive` delivery once its lease passed, a consumer delivery once it was idle for the
+///   taker's visibility timeout (use one visibility timeout per queue). ``extendVisibility(_:by:)``
 ///   moves the lease and resets the entry's idle time (`XCLAIM … JUSTID`).
-/// - **Retries**: reject moves the message to the delayed set with attempt + 1 and its
-///   backoff, or to the dead-letter stream, in the same script that removes the entry.
-///   Due delayed messages are moved into the stream by every `receive`, `counts` and by
-///   waiting receivers at least every ``Configuration/pollInterval``.
+/// - **Retries**: reject (or a failed/timed-out handler) moves the message to the delayed
+///   set with attempt + 1 and its backoff, or to the dead-letter stream, in the same script
+///   that removes the entry. Due delayed messages are moved into the stream by every
+///   `receive` and `counts`, by waiting receivers and by consumers at least every
+///   ``Configuration/pollInterval``.
 /// - **Waiting receives** block with `XREAD BLOCK` on a connection of their own (woken by
 ///   any new entry), for at most ``Configuration/pollInterval`` at a time, so leases that
 ///   expire and delayed messages that fall due are noticed within that interval.
-/// - **Start-up replay**: before the first `receive` of a queue on this node takes anything,
-///   this consumer's own pending entries (left by an earlier process with the same node ID)
-///   are made claimable at once (their next delivery is a new attempt), instead of waiting
-///   for their visibility timeout.
+/// - **Start-up replay**: the first consumer (or `receive`) of a queue on this node first
+///   takes back this node's own pending entries (left by an earlier process with the same
+///   node ID) as new attempts, instead of leaving them for their visibility timeout. Node
+///   IDs must be unique among live processes and stable across restarts.
 /// - **Counts** come from Redis: waiting = stream length minus the group's pending count,
-///   in flight = pending count (an entry whose claim lapsed stays in flight until another
-///   receive takes it over), delayed = the delayed set, dead = the dead-letter stream.
-///   ``purge(_:)`` deletes only entries the group never delivered.
-/// - **Message IDs** are decimal numbers from a per-queue counter; they stay the same
-///   across retries, takeovers and re-drives (the stream entry ID changes on retry).
+///   in flight = pending count (`XPENDING` summary; an entry whose claim lapsed stays in
+///   flight until another node takes it over), delayed = the delayed set, dead = the
+///   dead-letter stream. ``purge(_:)`` deletes only entries the group never delivered.
+/// - **Message IDs** are the stream entry ID of the first publish (`d<n>` from a
+///   per-queue counter for delayed publishes); they stay the same across retries,
+///   takeovers and re-drives (the stream entry ID changes on retry).
 /// - **Durable**: with Redis persistence (AOF `appendfsync always`), a message whose
-///   publish returned survives a server restart. Server failures are
-///   ``QueueError/Code/backend`` errors; the client reconnects by itself.
+///   publish returned survives a server restart. A publish that fails throws
+///   ``QueueError/Code/backend`` (after a timeout or lost connection it may or may not have
+///   been added); nothing is dropped silently. The client reconnects by itself.
 /// - ``close(drainTimeout:)`` drains this node's consumers, then closes its connections;
 ///   messages it still holds go to other nodes after their visibility timeout.
 public final class RedisMessageQueue: MessageQueue {
@@ -48,9 +60,12 @@ public final class RedisMessageQueue: MessageQueue {
         public var maximumBodySize: Int
         /// The longest a waiting receive blocks in one `XREAD`: bounds how late an expired
         /// claim or a due delayed message published by another node is noticed by an idle
-        /// receiver, and how long a cancelled receive takes to return.
+        /// receiver, and how long a cancelled receive takes to return. Consumers move due
+        /// delayed messages into the stream at least this often.
         public var pollInterval: Duration
-        /// How long one pull of a consumer waits before it pulls again.
+        /// The longest one blocking `XREADGROUP` of a consumer waits (it is also bounded by
+        /// the consumer's takeover interval, a quarter of its visibility timeout, at most a
+        /// second).
         public var consumerPullWait: Duration
 
         public init(maximumBodySize: Int = 16 * 1024 * 1024, pollInterval: Duration = .milliseconds(100),

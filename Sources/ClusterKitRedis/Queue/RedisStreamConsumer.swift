@@ -179,7 +179,10 @@ final class RedisStreamConsumer: QueueConsumer {
             if state.stopping { return .stop }
             if state.paused { return .wait }
             let free = options.concurrency - state.liveHandlers - state.reserved
-            guard free > 0 else { return .wait }
+            // While handlers run, wait until a quarter of the slots is free: one read then
+            // takes several entries instead of one per finished handler.
+            let worthReading = state.liveHandlers == 0 ? 1 : max(1, options.concurrency / 4)
+            guard free >= worthReading else { return .wait }
             state.reserved += free
             state.reading = true
             return .slots(free)
