@@ -96,6 +96,10 @@ final class RedisStreamConsumer: QueueConsumer {
         var reserved = 0
         /// A read (replay or new entries) is in progress.
         var reading = false
+        /// The reader waits for free slots, the flusher for acknowledgements: finishing
+        /// handlers wake them only then (and only once), not on every completion.
+        var readerWaiting = false
+        var flusherWaiting = false
         /// Reject calls in progress.
         var settling = 0
         /// Entries whose handler returned, to acknowledge; and the batch being sent.
@@ -177,16 +181,23 @@ final class RedisStreamConsumer: QueueConsumer {
     private func reserveSlots() -> Reservation {
         state.withLock { state in
             if state.stopping { return .stop }
-            if state.paused { return .wait }
+            guard !state.paused, worthReading(state) else {
+                state.readerWaiting = !state.paused
+                return .wait
+            }
             let free = options.concurrency - state.liveHandlers - state.reserved
-            // While handlers run, wait until a quarter of the slots is free: one read then
-            // takes several entries instead of one per finished handler.
-            let worthReading = state.liveHandlers == 0 ? 1 : max(1, options.concurrency / 4)
-            guard free >= worthReading else { return .wait }
             state.reserved += free
             state.reading = true
             return .slots(free)
         }
+    }
+
+    /// Whether enough slots are free for a read: any while no handler runs, else a
+    /// quarter of them, so that one read takes several entries instead of one per
+    /// finished handler.
+    private func worthReading(_ state: State) -> Bool {
+        let free = options.concurrency - state.liveHandlers - state.reserved
+        return free >= (state.liveHandlers == 0 ? 1 : max(1, options.concurrency / 4))
     }
 
     private func readLoop() async {
@@ -356,9 +367,10 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Starts a run per delivery (an entry this consumer already runs only gets its new
     /// delivery count), releases the `reserved` slots and ends the read in progress.
     private func start(_ delivered: [Delivered], reserved: Int) {
-        let wakeWatchdog = state.withLock { state -> Bool in
+        let (fresh, wakeWatchdog) = state.withLock { state -> ([Delivered], Bool) in
             state.reserved -= reserved
             state.reading = false
+            var fresh: [Delivered] = []
             var wake = false
             for delivery in delivered {
                 if state.runs[delivery.entryID] != nil {
@@ -368,19 +380,36 @@ final class RedisStreamConsumer: QueueConsumer {
                 // Far-future timeouts are capped so that the deadline cannot overflow the clock.
                 let deadline = clock.now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
                 state.liveHandlers += 1
-                // The task settles through `finish`, which takes this lock: the run is in
-                // place before it can look.
-                let task = Task { await self.execute(delivery.entryID, delivery.message) }
-                state.runs[delivery.entryID] = Run(deliveries: delivery.deliveries, message: delivery.message, deadline: deadline, task: task)
+                state.runs[delivery.entryID] = Run(deliveries: delivery.deliveries, message: delivery.message, deadline: deadline, task: nil)
+                fresh.append(delivery)
                 if state.watchdogTarget.map({ deadline < $0 }) ?? true {
                     state.watchdogTarget = deadline
                     wake = true
                 }
             }
-            return wake
+            return (fresh, wake)
         }
         if wakeWatchdog { deadlinesMoved.notifyAll() }
         changes.notifyAll()
+        guard !fresh.isEmpty else { return }
+        // The tasks are created outside the lock (their handlers finish on other threads
+        // and take it), then their handles filed for cancellation; a run that was settled
+        // or abandoned meanwhile has its task cancelled at once (harmless if it finished).
+        let tasks = fresh.map { delivery in
+            (delivery.entryID, Task { await self.execute(delivery.entryID, delivery.message) })
+        }
+        let orphans = state.withLock { state -> [Task<Void, Never>] in
+            var orphans: [Task<Void, Never>] = []
+            for (entryID, task) in tasks {
+                if state.runs[entryID] != nil, state.runs[entryID]?.task == nil {
+                    state.runs[entryID]?.task = task
+                } else {
+                    orphans.append(task)
+                }
+            }
+            return orphans
+        }
+        for task in orphans { task.cancel() }
     }
 
     private func execute(_ entryID: String, _ message: QueueMessage) async {
@@ -391,23 +420,30 @@ final class RedisStreamConsumer: QueueConsumer {
         } catch {
             failure = error
         }
-        let rejected = state.withLock { state -> Run? in
+        let (rejected, wakeFlusher, wakeOthers) = state.withLock { state -> (Run?, Bool, Bool) in
             state.liveHandlers -= 1
+            var wakeFlusher = false
             // Gone: timed out (already rejected) or abandoned by a stop past its deadline.
-            guard let run = state.runs.removeValue(forKey: entryID) else { return nil }
-            if failure == nil {
+            let run = state.runs.removeValue(forKey: entryID)
+            if run != nil, failure == nil {
                 state.acks.append(entryID)
-                return nil
+                wakeFlusher = state.flusherWaiting
+                state.flusherWaiting = false
+            } else if run != nil {
+                state.settling += 1
             }
-            state.settling += 1
-            return run
+            var wakeOthers = state.stopping
+            if state.readerWaiting, worthReading(state) {
+                state.readerWaiting = false
+                wakeOthers = true
+            }
+            return (failure == nil ? nil : run, wakeFlusher, wakeOthers)
         }
-        if failure == nil {
-            acksQueued.notifyAll()
-        } else if let rejected, let failure {
+        if wakeFlusher { acksQueued.notifyAll() }
+        if wakeOthers { changes.notifyAll() }
+        if let rejected, let failure {
             await reject(entryID, rejected, reason: String(describing: failure))
         }
-        changes.notifyAll()
     }
 
     /// Rejects a settled run through the queue's reject script (retry or dead letter).
@@ -433,7 +469,10 @@ final class RedisStreamConsumer: QueueConsumer {
         while !Task.isCancelled {
             let observed = acksQueued.generation
             let batch = state.withLock { state -> [String] in
-                guard !state.acks.isEmpty else { return [] }
+                guard !state.acks.isEmpty else {
+                    state.flusherWaiting = true
+                    return []
+                }
                 let batch = Array(state.acks.prefix(Self.ackBatchLimit))
                 state.acks.removeFirst(batch.count)
                 state.acking = batch
