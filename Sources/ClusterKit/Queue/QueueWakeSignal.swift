@@ -5,7 +5,8 @@ import Synchronization
 /// A waiter reads ``generation`` before it looks at the state it cares about, then calls
 /// ``wait(after:)`` with that value: if anything notified in between, the wait returns at
 /// once. Every wait also ends when its task is cancelled, and leaves no waiter behind.
-final class QueueWakeSignal: Sendable {
+/// Public so that adapters with a native consumer (Redis) can share it.
+public final class QueueWakeSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -14,13 +15,13 @@ final class QueueWakeSignal: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
+    public init() {}
 
     /// Changes with every ``notifyAll()``.
-    var generation: UInt64 { state.withLock { $0.generation } }
+    public var generation: UInt64 { state.withLock { $0.generation } }
 
     /// Wakes every current waiter and makes waits on older generations return at once.
-    func notifyAll() {
+    public func notifyAll() {
         let waiters = state.withLock { state in
             state.generation &+= 1
             defer { state.waiters.removeAll() }
@@ -30,7 +31,7 @@ final class QueueWakeSignal: Sendable {
     }
 
     /// Returns after a notification later than `observed`, or when the task is cancelled.
-    func wait(after observed: UInt64) async {
+    public func wait(after observed: UInt64) async {
         let id = state.withLock { state -> UInt64 in
             state.nextID &+= 1
             return state.nextID
@@ -52,7 +53,7 @@ final class QueueWakeSignal: Sendable {
 
     /// Returns after a notification later than `observed`, when `sleep` returns (a timer), or
     /// when the task is cancelled, whichever comes first.
-    func wait(after observed: UInt64, orUntil sleep: @escaping @Sendable () async -> Void) async {
+    public func wait(after observed: UInt64, orUntil sleep: @escaping @Sendable () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(after: observed) }
             group.addTask { await sleep() }

@@ -8,38 +8,50 @@ import Synchronization
 /// ## Layout
 /// Queue `<name>` is the stream `APP_NAME:queue:<name>` (one entry per visible or in-flight
 /// message), read by the group `clusterkit` with the node ID as consumer name; delayed
-/// messages and retries wait in the sorted set `…:delayed` (score = due time), in-flight
-/// claims are the sorted set `…:leases` (score = claim deadline), dead letters the stream
-/// `…:dead`. Every state change is one Lua script (``RedisQueueScripts``), atomic on the
-/// server, timed by the server's clock.
+/// messages and retries wait in the sorted set `…:delayed` (score = due time), the claims of
+/// messages taken with ``receive(_:wait:visibilityTimeout:)`` are the sorted set `…:leases`
+/// (score = claim deadline), dead letters the stream `…:dead`. A publish without delay is
+/// a plain `XADD`; every other state change is one Lua script (``RedisQueueScripts``),
+/// atomic on the server, timed by the server's clock.
 ///
 /// ## Semantics
-/// - **At-least-once.** `receive` leases an entry until its visibility timeout; acknowledge
-///   (`XACK` + `XDEL`) or reject only work for the delivery that still owns it (consumer
-///   name and delivery count checked). An entry whose lease passed is taken over by the next
-///   `receive` of any node (`XCLAIM`, which raises the delivery count: attempt + 1), or
-///   dead-lettered when it already had `maxAttempts` attempts. ``extendVisibility(_:by:)``
+/// - **Consumers** (``consume(_:options:handler:)``) are native consumer-group readers
+///   (``RedisStreamConsumer``): batched `XREADGROUP` on a connection of their own, bounded
+///   by free handler slots; batched `XACK` + `XDEL` after handlers return; a start-up replay
+///   of the node's own pending entries; claims kept alive by resetting the idle time of
+///   held entries; `XAUTOCLAIM` (min idle = the visibility timeout) taking over the entries
+///   of dead consumers.
+/// - **At-least-once.** An entry leaves the stream only when a handler returned for it (or
+///   it was acknowledged). Acknowledge or reject of a `receive` delivery only work while it
+///   still owns the entry (consumer name and delivery count checked). A stopped holder's
+///   entry is taken over by another node, as the next attempt (the group's delivery count
+///   goes up by one), or dead-lettered when it already had `maxAttempts` attempts: a
+///   `receive` delivery once its lease passed, a consumer delivery once it was idle for the
+///   taker's visibility timeout (use one visibility timeout per queue). ``extendVisibility(_:by:)``
 ///   moves the lease and resets the entry's idle time (`XCLAIM … JUSTID`).
-/// - **Retries**: reject moves the message to the delayed set with attempt + 1 and its
-///   backoff, or to the dead-letter stream, in the same script that removes the entry.
-///   Due delayed messages are moved into the stream by every `receive`, `counts` and by
-///   waiting receivers at least every ``Configuration/pollInterval``.
+/// - **Retries**: reject (or a failed/timed-out handler) moves the message to the delayed
+///   set with attempt + 1 and its backoff, or to the dead-letter stream, in the same script
+///   that removes the entry. Due delayed messages are moved into the stream by every
+///   `receive` and `counts`, by waiting receivers and by consumers at least every
+///   ``Configuration/pollInterval``.
 /// - **Waiting receives** block with `XREAD BLOCK` on a connection of their own (woken by
 ///   any new entry), for at most ``Configuration/pollInterval`` at a time, so leases that
 ///   expire and delayed messages that fall due are noticed within that interval.
-/// - **Start-up replay**: before the first `receive` of a queue on this node takes anything,
-///   this consumer's own pending entries (left by an earlier process with the same node ID)
-///   are made claimable at once (their next delivery is a new attempt), instead of waiting
-///   for their visibility timeout.
+/// - **Start-up replay**: the first consumer (or `receive`) of a queue on this node first
+///   takes back this node's own pending entries (left by an earlier process with the same
+///   node ID) as new attempts, instead of leaving them for their visibility timeout. Node
+///   IDs must be unique among live processes and stable across restarts.
 /// - **Counts** come from Redis: waiting = stream length minus the group's pending count,
-///   in flight = pending count (an entry whose claim lapsed stays in flight until another
-///   receive takes it over), delayed = the delayed set, dead = the dead-letter stream.
-///   ``purge(_:)`` deletes only entries the group never delivered.
-/// - **Message IDs** are decimal numbers from a per-queue counter; they stay the same
-///   across retries, takeovers and re-drives (the stream entry ID changes on retry).
+///   in flight = pending count (`XPENDING` summary; an entry whose claim lapsed stays in
+///   flight until another node takes it over), delayed = the delayed set, dead = the
+///   dead-letter stream. ``purge(_:)`` deletes only entries the group never delivered.
+/// - **Message IDs** are the stream entry ID of the first publish (`d<n>` from a
+///   per-queue counter for delayed publishes); they stay the same across retries,
+///   takeovers and re-drives (the stream entry ID changes on retry).
 /// - **Durable**: with Redis persistence (AOF `appendfsync always`), a message whose
-///   publish returned survives a server restart. Server failures are
-///   ``QueueError/Code/backend`` errors; the client reconnects by itself.
+///   publish returned survives a server restart. A publish that fails throws
+///   ``QueueError/Code/backend`` (after a timeout or lost connection it may or may not have
+///   been added); nothing is dropped silently. The client reconnects by itself.
 /// - ``close(drainTimeout:)`` drains this node's consumers, then closes its connections;
 ///   messages it still holds go to other nodes after their visibility timeout.
 public final class RedisMessageQueue: MessageQueue {
@@ -48,9 +60,12 @@ public final class RedisMessageQueue: MessageQueue {
         public var maximumBodySize: Int
         /// The longest a waiting receive blocks in one `XREAD`: bounds how late an expired
         /// claim or a due delayed message published by another node is noticed by an idle
-        /// receiver, and how long a cancelled receive takes to return.
+        /// receiver, and how long a cancelled receive takes to return. Consumers move due
+        /// delayed messages into the stream at least this often.
         public var pollInterval: Duration
-        /// How long one pull of a consumer waits before it pulls again.
+        /// The longest one blocking `XREADGROUP` of a consumer waits (it is also bounded by
+        /// the consumer's takeover interval, a quarter of its visibility timeout, at most a
+        /// second).
         public var consumerPullWait: Duration
 
         public init(maximumBodySize: Int = 16 * 1024 * 1024, pollInterval: Duration = .milliseconds(100),
@@ -112,9 +127,19 @@ public final class RedisMessageQueue: MessageQueue {
             throw QueueError.messageTooLarge(size: body.count, limit: configuration.maximumBodySize)
         }
         let delay = options.delay.map { $0 > .zero ? $0.wholeMillisecondsRoundedUp : 0 } ?? 0
-        let reply = try await run { () throws(RedisError) in
-            try await client.evaluate(RedisQueueScripts.publish, keys: RedisQueueScripts.keys(keys),
-                                      arguments: [RedisQueueKeys.group, delay] + RedisQueueEntry.fields(body: body, options: options))
+        let fields = RedisQueueEntry.fields(body: body, options: options)
+        let reply: RedisReply
+        if delay > 0 {
+            reply = try await run { () throws(RedisError) in
+                try await client.evaluate(RedisQueueScripts.publishDelayed, keys: RedisQueueScripts.keys(keys),
+                                          arguments: [RedisQueueKeys.group, delay] + fields)
+            }
+        } else {
+            // A plain XADD: the entry ID is the message ID (the group is created by every
+            // consumer and script, reading from the stream's start, so no entry is missed).
+            reply = try await run { () throws(RedisError) in
+                try await client.send(RedisCommand("XADD", arguments: [keys.stream, "*"] + fields))
+            }
         }
         return QueueMessageID(try decode { () throws(RedisError) in String(decoding: try reply.bytes() ?? [], as: UTF8.self) })
     }
@@ -140,7 +165,7 @@ public final class RedisMessageQueue: MessageQueue {
                 return try decode { () throws(RedisError) in
                     let entryID = String(decoding: try parts[1].bytes() ?? [], as: UTF8.self)
                     let count = Int(try parts[2].integer())
-                    let (message, _) = try RedisQueueEntry.message(queue: queue, fields: parts[3], deliveries: count)
+                    let (message, _) = try RedisQueueEntry.message(queue: queue, entryID: entryID, fields: parts[3], deliveries: count)
                     return QueueDelivery(message: message, receipt: "\(entryID)/\(count)")
                 }
             }
@@ -196,11 +221,7 @@ public final class RedisMessageQueue: MessageQueue {
 
     private func takeWaiter() async throws -> RedisClient {
         if let waiter = state.withLock({ $0.idleWaiters.popLast() }) { return waiter }
-        var configuration = client.configuration
-        configuration.poolSize = 1
-        // A blocking read must not be mistaken for a dead server.
-        configuration.commandTimeout += self.configuration.pollInterval
-        let waiter = try await run { () throws(RedisError) in try await RedisClient.connect(configuration, logger: logger) }
+        let waiter = try await connectBlockingReader()
         let accepted = state.withLock { state -> Bool in
             guard !state.closed else { return false }
             state.allWaiters.append(waiter)
@@ -211,6 +232,17 @@ public final class RedisMessageQueue: MessageQueue {
             throw QueueError.closed
         }
         return waiter
+    }
+
+    /// A one-connection client for blocking reads: its read timeout is the command timeout
+    /// plus the longest block (``Configuration/pollInterval`` for receives,
+    /// ``Configuration/consumerPullWait`` for consumers), so a block is never mistaken for a
+    /// dead server.
+    private func connectBlockingReader() async throws(QueueError) -> RedisClient {
+        var configuration = client.configuration
+        configuration.poolSize = 1
+        configuration.commandTimeout += max(self.configuration.pollInterval, self.configuration.consumerPullWait)
+        return try await run { () throws(RedisError) in try await RedisClient.connect(configuration, logger: logger) }
     }
 
     public func acknowledge(_ delivery: QueueDelivery) async throws {
@@ -224,12 +256,20 @@ public final class RedisMessageQueue: MessageQueue {
 
     public func reject(_ delivery: QueueDelivery, reason: String) async throws {
         let (keys, entryID, count) = try parse(delivery)
-        let retryDelay = delivery.message.backoff.delay(forRetry: delivery.message.attempt).wholeMillisecondsRoundedUp
+        guard try await reject(entryID: entryID, deliveries: count, message: delivery.message, reason: reason, keys: keys) else {
+            throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue)
+        }
+    }
+
+    /// Rejects the `deliveries`-th delivery of entry `entryID` to this node: a retry after
+    /// the message's backoff, or a dead letter. `false` when this node no longer holds it.
+    func reject(entryID: String, deliveries: Int, message: QueueMessage, reason: String, keys: RedisQueueKeys) async throws(QueueError) -> Bool {
+        let retryDelay = message.backoff.delay(forRetry: message.attempt).wholeMillisecondsRoundedUp
         let result = try await run { () throws(RedisError) in
             try await client.evaluate(RedisQueueScripts.reject, keys: RedisQueueScripts.keys(keys),
-                                      arguments: [RedisQueueKeys.group, nodeID.rawValue, entryID, count, reason, max(Int64(0), retryDelay)]).integer()
+                                      arguments: [RedisQueueKeys.group, nodeID.rawValue, entryID, deliveries, reason, max(Int64(0), retryDelay)]).integer()
         }
-        if result != 1 { throw QueueError.unknownDelivery(delivery.message.id, queue: delivery.message.queue) }
+        return result == 1
     }
 
     public func extendVisibility(_ delivery: QueueDelivery, by duration: Duration) async throws -> Bool {
@@ -243,12 +283,46 @@ public final class RedisMessageQueue: MessageQueue {
 
     // MARK: Consuming
 
-    /// Starts a ``PullConsumer`` over this node's `receive`. It stops with ``close(drainTimeout:)``.
+    /// Starts a ``RedisStreamConsumer`` (a native consumer-group reader with batched reads
+    /// and acknowledgements, on a connection of its own). It stops with
+    /// ``close(drainTimeout:)``.
     public func consume(_ queue: String, options: QueueConsumerOptions, handler: @escaping QueueHandler) async throws -> QueueConsumer {
-        try QueueNameRules.validate(queue)
-        return try await consumers.start { onStop in
-            PullConsumer(queue: queue, source: self, options: options, clock: ContinuousClock(),
-                         idlePullWait: configuration.consumerPullWait, logger: logger, onStop: onStop, handler: handler)
+        let keys = try open(queue)
+        try await createGroup(keys)
+        let reader = try await connectBlockingReader()
+        do {
+            return try await consumers.start { onStop in
+                RedisStreamConsumer(queue: queue, keys: keys, node: self, client: client, reader: reader, options: options,
+                                    replay: claimStartupReplay(queue), logger: logger, onStop: onStop, handler: handler)
+            }
+        } catch {
+            // Refused before the consumer existed: the registry stopped any consumer it built
+            // (which closes its reader), so closing again is harmless.
+            await reader.close()
+            throw error
+        }
+    }
+
+    /// Creates the queue's consumer group (reading from the stream's start) unless it exists.
+    func createGroup(_ keys: RedisQueueKeys) async throws(QueueError) {
+        do {
+            _ = try await client.send(RedisCommand("XGROUP", "CREATE", keys.stream, RedisQueueKeys.group, "0", "MKSTREAM"))
+        } catch where error.isServerError(prefix: "BUSYGROUP") {
+            return
+        } catch where error.code == .closed {
+            throw QueueError.closed
+        } catch {
+            throw QueueError(code: .backend, message: "redis: \(error)")
+        }
+    }
+
+    /// Whether the caller (the first consumer or receive of `queue` on this node) runs the
+    /// start-up replay of this node's own pending entries; it is run once per queue and node.
+    private func claimStartupReplay(_ queue: String) -> Bool {
+        state.withLock { state in
+            guard state.replays[queue] == nil else { return false }
+            state.replays[queue] = Task {}
+            return true
         }
     }
 
@@ -276,7 +350,8 @@ public final class RedisMessageQueue: MessageQueue {
             try reply.array().map { (entry) throws(RedisError) in
                 let parts = try entry.array()
                 guard parts.count == 2 else { throw RedisError(code: .protocolError, message: "malformed dead-letter entry") }
-                let (message, fields) = try RedisQueueEntry.message(queue: queue, fields: parts[1])
+                let (message, fields) = try RedisQueueEntry.message(
+                    queue: queue, entryID: String(decoding: try parts[0].bytes() ?? [], as: UTF8.self), fields: parts[1])
                 return QueueDeadLetter(message: message, lastError: String(decoding: fields["lastError"] ?? [], as: UTF8.self),
                                        diedAtMilliseconds: Int64(String(decoding: fields["diedAt"] ?? [], as: UTF8.self)) ?? 0)
             }
@@ -356,7 +431,7 @@ public final class RedisMessageQueue: MessageQueue {
         return (keys, String(parts[0]), count)
     }
 
-    private func run<T>(_ body: () async throws(RedisError) -> T) async throws(QueueError) -> T {
+    func run<T>(_ body: () async throws(RedisError) -> T) async throws(QueueError) -> T {
         do {
             return try await body()
         } catch where error.code == .closed {
@@ -366,7 +441,7 @@ public final class RedisMessageQueue: MessageQueue {
         }
     }
 
-    private func decode<T>(_ body: () throws(RedisError) -> T) throws(QueueError) -> T {
+    func decode<T>(_ body: () throws(RedisError) -> T) throws(QueueError) -> T {
         do {
             return try body()
         } catch {

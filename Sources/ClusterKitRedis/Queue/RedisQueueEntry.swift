@@ -2,13 +2,15 @@ import ClusterKit
 import Foundation
 
 /// How a message is stored as stream-entry fields: `id`, `publishedAt` (ms since 1970,
-/// server clock), `body` (raw bytes), `headers` (JSON object), `attempt` (of the entry's
+/// server clock; both absent on an entry published without delay, whose message ID is its
+/// entry ID and whose publish time is the entry ID's millisecond part), `body` (raw bytes), `headers` (JSON object), `attempt` (of the entry's
 /// first delivery), `maxAttempts`, `timeout` (ns), `backoff` (`initial-ns,multiplier,maximum-ns,jitter`);
 /// dead letters add `lastError` and `diedAt`.
 enum RedisQueueEntry {
-    /// The fields a publish sends (the script adds `id` and `publishedAt`).
+    /// The fields a publish sends (without `id` and `publishedAt`).
     static func fields(body: [UInt8], options: QueuePublishOptions) -> [any RedisArgument] {
-        let headers = (try? JSONEncoder.sorted.encode(options.headers)).map { Array($0) } ?? Array("{}".utf8)
+        let headers = options.headers.isEmpty ? emptyHeaders
+            : (try? JSONEncoder.sorted.encode(options.headers)).map { Array($0) } ?? emptyHeaders
         let backoff = options.backoff
         return [
             "body", body,
@@ -20,9 +22,12 @@ enum RedisQueueEntry {
         ]
     }
 
-    /// The message of an entry's `fields` reply, delivered for the `deliveries`-th time
-    /// (delivery count of the group's pending list: each takeover adds one attempt).
-    static func message(queue: String, fields reply: RedisReply, deliveries: Int = 1) throws(RedisError) -> (QueueMessage, [String: [UInt8]]) {
+    private static let emptyHeaders = Array("{}".utf8)
+
+    /// The message of stream entry `entryID` from its `fields` reply, delivered for the
+    /// `deliveries`-th time (delivery count of the group's pending list: each takeover adds
+    /// one attempt).
+    static func message(queue: String, entryID: String, fields reply: RedisReply, deliveries: Int = 1) throws(RedisError) -> (QueueMessage, [String: [UInt8]]) {
         let elements = try reply.array()
         var fields: [String: [UInt8]] = [:]
         var index = 0
@@ -44,7 +49,7 @@ enum RedisQueueEntry {
             }
             return value
         }
-        let headers = fields["headers"].flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0)) } ?? [:]
+        let headers = fields["headers"].flatMap { $0 == emptyHeaders ? nil : try? JSONDecoder().decode([String: String].self, from: Data($0)) } ?? [:]
         let parts = try text("backoff").split(separator: ",").map(String.init)
         let backoff: Backoff
         if parts.count == 4, let initial = Int64(parts[0]), let multiplier = Double(parts[1]), let maximum = Int64(parts[2]),
@@ -54,10 +59,10 @@ enum RedisQueueEntry {
             backoff = .standard
         }
         let message = QueueMessage(
-            id: QueueMessageID(try text("id")), queue: queue, body: fields["body"] ?? [], headers: headers,
+            id: QueueMessageID(fields["id"].map { String(decoding: $0, as: UTF8.self) } ?? entryID), queue: queue, body: fields["body"] ?? [], headers: headers,
             attempt: Int(try integer("attempt")) + max(0, deliveries - 1), maxAttempts: Int(try integer("maxAttempts")),
             timeout: .nanoseconds(try integer("timeout")), backoff: backoff,
-            publishedAtMilliseconds: try integer("publishedAt"))
+            publishedAtMilliseconds: fields["publishedAt"] == nil ? Int64(entryID.prefix { $0 != "-" }) ?? 0 : try integer("publishedAt"))
         return (message, fields)
     }
 

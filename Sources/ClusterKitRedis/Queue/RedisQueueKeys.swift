@@ -9,7 +9,9 @@ struct RedisQueueKeys: Sendable {
     let delayed: String
     /// Hash message ID → the packed fields of a delayed message.
     let delayedData: String
-    /// Sorted set of in-flight entry IDs, score = claim deadline in ms (server clock).
+    /// Sorted set of the entry IDs handed out by `receive`, score = claim deadline in ms
+    /// (server clock). Consumer deliveries have no lease: their claim is the entry's idle
+    /// time, which the consumer resets while it holds the entry.
     let leases: String
     /// The dead-letter stream.
     let dead: String
