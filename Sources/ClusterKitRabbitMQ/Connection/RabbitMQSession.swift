@@ -36,6 +36,8 @@ actor RabbitMQSession {
 
     private let settings: RabbitMQConnectionSettings
     private let logger: Logger
+    /// Counts reconnects (`clusterkit_connection_reconnects`).
+    private let connectionObserver = ConnectionObserver(adapter: "rabbitmq")
     private var connection: AMQPConnection?
     private var epoch: UInt64 = 1
     private var held: [UInt64: Held] = [:]
@@ -236,6 +238,7 @@ actor RabbitMQSession {
             let fresh = try settings.connect()
             declaredBase.removeAll()
             connection = fresh
+            connectionObserver.connected(logger: logger)
             if failures > 0 { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
             failures = 0
             nextConnectAt = nil
