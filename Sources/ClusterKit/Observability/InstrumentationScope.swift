@@ -38,6 +38,7 @@ struct InstrumentationScope: Sendable {
     /// Runs `body` inside a span `<primitive>.<operation>` (only when a tracer is set) and,
     /// when `countingErrors`, counts a thrown error (other than cancellation) under
     /// ``errorsLabel``.
+    @inline(__always)
     func traced<T>(_ operation: String, name: String? = nil, countingErrors: Bool = true,
                    _ body: () async throws -> T) async throws -> T {
         do {
@@ -64,10 +65,16 @@ struct InstrumentationScope: Sendable {
 }
 
 /// Metric objects per name (cache, channel, queue), made on first use and kept, so the hot
-/// path costs one dictionary lookup instead of a factory call.
+/// path costs a string comparison (the name used last) or one dictionary lookup instead of
+/// a factory call.
 final class MetricsByName<Metrics: Sendable>: Sendable {
+    private struct Made {
+        var last: (name: String, metrics: Metrics)?
+        var all: [String: Metrics] = [:]
+    }
+
     private let make: @Sendable (String) -> Metrics
-    private let made = Mutex<[String: Metrics]>([:])
+    private let made = Mutex(Made())
 
     init(_ make: @escaping @Sendable (String) -> Metrics) {
         self.make = make
@@ -75,9 +82,15 @@ final class MetricsByName<Metrics: Sendable>: Sendable {
 
     subscript(_ name: String) -> Metrics {
         made.withLock { made in
-            if let metrics = made[name] { return metrics }
-            let metrics = make(name)
-            made[name] = metrics
+            if let last = made.last, last.name == name { return last.metrics }
+            let metrics: Metrics
+            if let existing = made.all[name] {
+                metrics = existing
+            } else {
+                metrics = make(name)
+                made.all[name] = metrics
+            }
+            made.last = (name, metrics)
             return metrics
         }
     }

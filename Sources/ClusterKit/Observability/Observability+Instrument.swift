@@ -1,26 +1,31 @@
 extension Observability {
-    /// `store` wrapped in an ``InstrumentedCacheStore``, or unchanged when disabled.
+    /// `store` wrapped in an ``InstrumentedCacheStore``, or unchanged when nothing listens
+    /// (``wrapsAdapters``).
     public func instrument(_ store: any CacheStore, adapter: String) -> any CacheStore {
-        isEnabled ? InstrumentedCacheStore(store, adapter: adapter, observability: self) : store
+        wrapsAdapters ? InstrumentedCacheStore(store, adapter: adapter, observability: self) : store
     }
 
-    /// `pubsub` wrapped in an ``InstrumentedPubSub``, or unchanged when disabled.
+    /// `pubsub` wrapped in an ``InstrumentedPubSub``, or unchanged when nothing listens
+    /// (``wrapsAdapters``).
     public func instrument(_ pubsub: any PubSub, adapter: String) -> any PubSub {
-        isEnabled ? InstrumentedPubSub(pubsub, adapter: adapter, observability: self) : pubsub
+        wrapsAdapters ? InstrumentedPubSub(pubsub, adapter: adapter, observability: self) : pubsub
     }
 
-    /// `queue` wrapped in an ``InstrumentedMessageQueue``, or unchanged when disabled.
+    /// `queue` wrapped in an ``InstrumentedMessageQueue``, or unchanged when nothing listens
+    /// (``wrapsAdapters``).
     public func instrument(_ queue: any MessageQueue, adapter: String) -> any MessageQueue {
-        isEnabled ? InstrumentedMessageQueue(queue, adapter: adapter, observability: self) : queue
+        wrapsAdapters ? InstrumentedMessageQueue(queue, adapter: adapter, observability: self) : queue
     }
 
-    /// `lock` wrapped in an ``InstrumentedDistributedLock``, or unchanged when disabled.
+    /// `lock` wrapped in an ``InstrumentedDistributedLock``, or unchanged when nothing listens
+    /// (``wrapsAdapters``).
     public func instrument(_ lock: any DistributedLock, adapter: String) -> any DistributedLock {
-        isEnabled ? InstrumentedDistributedLock(lock, adapter: adapter, observability: self) : lock
+        wrapsAdapters ? InstrumentedDistributedLock(lock, adapter: adapter, observability: self) : lock
     }
 
-    /// `allocator` wrapped in an ``InstrumentedWorkerIDAllocator``, or unchanged when disabled.
+    /// `allocator` wrapped in an ``InstrumentedWorkerIDAllocator``, or unchanged when nothing listens
+    /// (``wrapsAdapters``).
     public func instrument(_ allocator: any WorkerIDAllocator, adapter: String) -> any WorkerIDAllocator {
-        isEnabled ? InstrumentedWorkerIDAllocator(allocator, adapter: adapter, observability: self) : allocator
+        wrapsAdapters ? InstrumentedWorkerIDAllocator(allocator, adapter: adapter, observability: self) : allocator
     }
 }
