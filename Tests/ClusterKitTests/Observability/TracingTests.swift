@@ -29,4 +29,15 @@ struct TracingTests {
         #expect(Observability(isEnabled: false, tracer: InMemoryTracer()).resolvedTracer == nil)
         #expect(Observability(tracer: InMemoryTracer()).resolvedTracer != nil)
     }
+
+    @Test func adaptersStayBareWhenNothingListens() {
+        #expect(!Observability().wrapsAdapters, "no metrics backend and no tracer bootstrapped in tests")
+        #expect(!Observability.disabled.wrapsAdapters)
+        #expect(Observability(metricsFactory: TestMetrics()).wrapsAdapters)
+        #expect(Observability(tracer: InMemoryTracer()).wrapsAdapters)
+        #expect(!Observability(isEnabled: false, metricsFactory: TestMetrics(), tracer: InMemoryTracer()).wrapsAdapters)
+        let store = MemoryCacheStore(backend: MemoryBackend(), appName: "obs")
+        #expect(Observability().instrument(store, adapter: "memory") is MemoryCacheStore<ContinuousClock>)
+        #expect(Observability(metricsFactory: TestMetrics()).instrument(store, adapter: "memory") is InstrumentedCacheStore)
+    }
 }
