@@ -100,6 +100,12 @@ let package = Package(
             dependencies: ["ClusterKit", "ClusterKitRedis", "ClusterKitRedisTesting"],
             path: "Sources/RedisBenchmark"
         ),
+        // The cost of the instrumenting decorators on a memory cache get loop (README, Observability).
+        .executableTarget(
+            name: "clusterkit-observability-bench",
+            dependencies: ["ClusterKit"],
+            path: "Sources/ObservabilityBenchmark"
+        ),
         .testTarget(
             name: "ClusterKitTests",
             dependencies: [
