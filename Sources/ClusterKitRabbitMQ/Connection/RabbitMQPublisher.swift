@@ -62,6 +62,7 @@ actor RabbitMQPublisher {
         let connection = try settings.connect()
         try connection.confirmSelect(1)
         self.connection = connection
+        connectionObserver.connected(logger: logger)
     }
 
     /// Publishes and returns once the broker confirmed it (see the type's documentation).

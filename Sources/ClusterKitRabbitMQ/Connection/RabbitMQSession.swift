@@ -59,6 +59,7 @@ actor RabbitMQSession {
     /// Connects once; throws the typed error of that attempt.
     func start() throws(RabbitMQError) {
         connection = try settings.connect()
+        connectionObserver.connected(logger: logger)
     }
 
     var heldCount: Int { held.count }
