@@ -134,6 +134,7 @@ let package = Package(
                 "ClusterKitRabbitMQTesting",
                 "ClusterKitConformance",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
