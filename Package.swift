@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // `swift package generate-documentation --target ClusterKit` (the DocC catalog).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
     ],
     targets: [
         // The core: protocols, in-memory adapters, configuration, registry, facade.
@@ -30,6 +32,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // One conformance suite per primitive, for this package and third-party adapters.
@@ -124,6 +128,12 @@ let package = Package(
                 intent: .custom(verb: "clusterkit-doctor", description: "Check every configured adapter: exists, well configured, reachable"),
                 permissions: [.allowNetworkConnections(scope: .all(), reason: "the doctor connects to the configured Redis/RabbitMQ servers")])
         ),
+        // The cost of the instrumenting decorators on a memory cache get loop (README, Observability).
+        .executableTarget(
+            name: "clusterkit-observability-bench",
+            dependencies: ["ClusterKit"],
+            path: "Sources/ObservabilityBenchmark"
+        ),
         .testTarget(
             name: "ClusterKitTests",
             dependencies: [
@@ -131,6 +141,8 @@ let package = Package(
                 "ClusterKitConformance",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
         .testTarget(
@@ -140,6 +152,7 @@ let package = Package(
                 "ClusterKitRedisTesting",
                 "ClusterKitConformance",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
@@ -149,6 +162,7 @@ let package = Package(
                 "ClusterKitRabbitMQTesting",
                 "ClusterKitConformance",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

@@ -28,10 +28,14 @@ public final class Cluster: Service, Sendable {
         public var drainTimeout: Duration
         /// The snowflake layout of ``Cluster/ids``.
         public var snowflakeLayout: SnowflakeLayout
+        /// Metrics and tracing of the adapters (on by default, to the global factory and tracer).
+        public var observability: Observability
 
-        public init(drainTimeout: Duration = .seconds(10), snowflakeLayout: SnowflakeLayout = .nocobase) {
+        public init(drainTimeout: Duration = .seconds(10), snowflakeLayout: SnowflakeLayout = .nocobase,
+                    observability: Observability = .init()) {
             self.drainTimeout = drainTimeout
             self.snowflakeLayout = snowflakeLayout
+            self.observability = observability
         }
     }
 
@@ -77,6 +81,9 @@ public final class Cluster: Service, Sendable {
         let nodeID = nodeID ?? configuration.nodeID ?? NodeID.generate()
         var logger = logger
         logger[metadataKey: "node"] = "\(nodeID)"
+        // The worker ID this node holds when a message is logged (adapters get it too).
+        let workerIDLogValue = WorkerIDLogValue()
+        logger[metadataKey: "worker"] = .stringConvertible(workerIDLogValue)
         self.nodeID = nodeID
         self.configuration = configuration
         self.options = options
@@ -93,17 +100,28 @@ public final class Cluster: Service, Sendable {
             return AdapterContext(primitive: primitive, adapterName: adapter.name, nodeID: nodeID, configuration: configuration,
                                   url: adapter.url, memory: memory, logger: logger)
         }
+        let observability = options.observability
+        /// Builds an adapter with connections reporting reconnects to `observability`.
+        func build<Adapter>(_ make: () async throws -> Adapter) async throws -> Adapter {
+            try await ConnectionObserver.$metricsFactory.withValue(observability.resolvedMetricsFactory) { try await make() }
+        }
         var built: [any ClusterAdapter] = []
         do {
-            let cache = try await registry.makeCache(context(.cache))
+            let cache = observability.instrument(try await build { try await registry.makeCache(context(.cache)) },
+                                                 adapter: resolved[.cache]!.name)
             built.append(cache)
-            let pubsub = try await registry.makePubSub(context(.pubsub))
+            let pubsub = observability.instrument(try await build { try await registry.makePubSub(context(.pubsub)) },
+                                                  adapter: resolved[.pubsub]!.name)
             built.append(pubsub)
-            let queue = try await registry.makeQueue(context(.queue))
+            let queue = observability.instrument(try await build { try await registry.makeQueue(context(.queue)) },
+                                                 adapter: resolved[.queue]!.name)
             built.append(queue)
-            let lock = try await registry.makeLock(context(.lock))
+            let lock = observability.instrument(try await build { try await registry.makeLock(context(.lock)) },
+                                                adapter: resolved[.lock]!.name)
             built.append(lock)
-            let allocator = try await registry.makeWorkerIDAllocator(context(.workerID))
+            let allocatorName = resolved[.workerID]!.name
+            let allocator = observability.instrument(try await build { try await registry.makeWorkerIDAllocator(context(.workerID)) },
+                                                     adapter: allocatorName)
             built.append(allocator)
 
             guard options.snowflakeLayout.canEncode(workerIDs: allocator.range) else {
@@ -111,9 +129,11 @@ public final class Cluster: Service, Sendable {
             }
             var leaseLogger = logger
             leaseLogger[metadataKey: "primitive"] = "workerid"
-            let lease = WorkerIDLease(allocator: allocator, logger: leaseLogger)
-            let workerID = try await lease.acquire()
-            logger[metadataKey: "worker"] = "\(workerID)"
+            leaseLogger[metadataKey: "adapter"] = "\(allocatorName)"
+            let lease = WorkerIDLease(allocator: allocator, logger: leaseLogger,
+                                      metrics: WorkerIDLeaseMetrics(adapter: allocatorName, observability: observability))
+            workerIDLogValue.attach(lease)
+            _ = try await lease.acquire()
 
             self.caches = CacheManager(store: cache)
             self.pubsub = pubsub

@@ -56,12 +56,16 @@ public final class WorkerIDLease: Sendable {
     public let renewalInterval: Duration
 
     private let logger: Logger
+    private let metrics: WorkerIDLeaseMetrics?
     private let clock = ContinuousClock()
     private let state: Mutex<State>
 
-    public init(allocator: any WorkerIDAllocator, logger: Logger = Logger(label: "clusterkit.workerid")) {
+    /// - Parameter metrics: where renewals and losses are counted; `nil` counts nothing.
+    public init(allocator: any WorkerIDAllocator, logger: Logger = Logger(label: "clusterkit.workerid"),
+                metrics: WorkerIDLeaseMetrics? = nil) {
         self.allocator = allocator
         self.logger = logger
+        self.metrics = metrics
         self.leaseTTL = allocator.leaseTTL
         self.validity = allocator.leaseTTL * 0.9
         self.renewalInterval = allocator.leaseTTL / 3
@@ -199,6 +203,7 @@ public final class WorkerIDLease: Sendable {
                 do {
                     if try await allocator.renew(held) {
                         confirm(held, sentAt: attempt)
+                        metrics?.renewals.increment()
                         renewalFailures = 0
                     } else {
                         markLost(held, reason: "renewal found the lease expired or taken by another node")
@@ -318,6 +323,7 @@ public final class WorkerIDLease: Sendable {
 
     private func loseLocked(_ state: inout State, _ token: WorkerIDLeaseToken) {
         state.held = nil
+        metrics?.losses.increment()
         emitLocked(&state, .lost(token.workerID))
     }
 

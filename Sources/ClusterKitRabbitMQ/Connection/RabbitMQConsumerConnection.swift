@@ -40,6 +40,8 @@ actor RabbitMQConsumerConnection {
     private let prefetch: Int
     private let consumerTag: String
     private let logger: Logger
+    /// Counts reconnects (`clusterkit_connection_reconnects`).
+    private let connectionObserver = ConnectionObserver(adapter: "rabbitmq")
     private var connection: AMQPConnection?
     private(set) var epoch: UInt64 = 0
     private var subscribed = false
@@ -176,6 +178,7 @@ actor RabbitMQConsumerConnection {
             try topology.declareBase(on: fresh, channel: Self.tokenChannel)
             try fresh.qos(Self.channel, prefetch: prefetch)
             connection = fresh
+            connectionObserver.connected(logger: logger)
             epoch += 1
             subscribed = false
             outstanding.removeAll()

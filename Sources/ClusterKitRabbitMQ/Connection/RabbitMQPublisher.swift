@@ -33,6 +33,8 @@ actor RabbitMQPublisher {
 
     private let settings: RabbitMQConnectionSettings
     private let logger: Logger
+    /// Counts reconnects (`clusterkit_connection_reconnects`).
+    private let connectionObserver = ConnectionObserver(adapter: "rabbitmq")
     private let window: Int
     private var connection: AMQPConnection?
     private var pending: [UInt64: Pending] = [:]
@@ -60,6 +62,7 @@ actor RabbitMQPublisher {
         let connection = try settings.connect()
         try connection.confirmSelect(1)
         self.connection = connection
+        connectionObserver.connected(logger: logger)
     }
 
     /// Publishes and returns once the broker confirmed it (see the type's documentation).
@@ -157,6 +160,7 @@ actor RabbitMQPublisher {
                 for topology in declaredBase { try topology.declareBase(on: fresh, channel: 1) }
                 for topology in declaredDelays { try topology.declareDelays(on: fresh, channel: 1) }
                 connection = fresh
+                connectionObserver.connected(logger: logger)
                 if failures > 0 { logger.info("RabbitMQ publisher reconnected", metadata: ["url": "\(settings.url)"]) }
                 failures = 0
                 nextConnectAt = nil

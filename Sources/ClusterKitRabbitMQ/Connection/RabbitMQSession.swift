@@ -36,6 +36,8 @@ actor RabbitMQSession {
 
     private let settings: RabbitMQConnectionSettings
     private let logger: Logger
+    /// Counts reconnects (`clusterkit_connection_reconnects`).
+    private let connectionObserver = ConnectionObserver(adapter: "rabbitmq")
     private var connection: AMQPConnection?
     private var epoch: UInt64 = 1
     private var held: [UInt64: Held] = [:]
@@ -57,6 +59,7 @@ actor RabbitMQSession {
     /// Connects once; throws the typed error of that attempt.
     func start() throws(RabbitMQError) {
         connection = try settings.connect()
+        connectionObserver.connected(logger: logger)
     }
 
     var heldCount: Int { held.count }
@@ -236,6 +239,7 @@ actor RabbitMQSession {
             let fresh = try settings.connect()
             declaredBase.removeAll()
             connection = fresh
+            connectionObserver.connected(logger: logger)
             if failures > 0 { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
             failures = 0
             nextConnectAt = nil

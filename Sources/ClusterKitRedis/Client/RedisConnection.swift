@@ -48,6 +48,8 @@ actor RedisConnection {
     /// Whether a connection was ever established (to log losses and recoveries, not the
     /// first connect).
     private var wasConnected = false
+    /// Counts reconnects (`clusterkit_connection_reconnects`).
+    private let connectionObserver = ConnectionObserver(adapter: "redis")
     private var pending: [Pending] = []
     private var drainScheduled = false
     private var buffer: [UInt8] = []
@@ -178,6 +180,7 @@ actor RedisConnection {
                 throw error
             }
             state = .connected
+            connectionObserver.connected(logger: logger)
             if wasConnected {
                 logger.info("redis connection re-established", metadata: ["url": "\(configuration.url)", "attempts": "\(failures + 1)"])
             }
