@@ -50,6 +50,9 @@ public final class DedicatedThreadExecutor: SerialExecutor, TaskExecutor, @unche
     /// `pthread_self()` of the thread running jobs now, 0 while none does: lets
     /// ``isCurrentThread`` answer without taking the lock (it is asked on hot paths).
     private let runningThread = Atomic<UInt>(0)
+    /// Jobs of the batch the thread took that have not started yet (the run loop takes
+    /// every queued job at once, so they are no longer in `jobs`).
+    private let remainingInBatch = Atomic<Int>(0)
 
     /// The serial executor actors use: it queues their jobs as isolated jobs.
     private final class SerialView: SerialExecutor, @unchecked Sendable {
@@ -112,6 +115,7 @@ public final class DedicatedThreadExecutor: SerialExecutor, TaskExecutor, @unche
     /// any time). Lets code running on the thread tell a lone caller from a crowd, e.g. to
     /// do a round trip at once rather than queue it for a batch.
     public var hasQueuedJobs: Bool {
+        if remainingInBatch.load(ordering: .relaxed) > 0 { return true }
         condition.lock()
         defer { condition.unlock() }
         return !jobs.isEmpty
@@ -152,7 +156,8 @@ public final class DedicatedThreadExecutor: SerialExecutor, TaskExecutor, @unche
             // An actor's job runs isolated to the serial executor (on this task executor); a
             // preferring task's job runs as nonisolated code on this task executor, so its
             // further nonisolated calls stay here without being queued again.
-            for (job, isolated) in batch {
+            for (index, (job, isolated)) in batch.enumerated() {
+                remainingInBatch.store(batch.count - index - 1, ordering: .relaxed)
                 if isolated {
                     job.runSynchronously(isolatedTo: serial, taskExecutor: task)
                 } else {

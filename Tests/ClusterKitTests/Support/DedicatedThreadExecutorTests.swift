@@ -1,5 +1,6 @@
 import ClusterKit
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("DedicatedThreadExecutor")
@@ -14,6 +15,19 @@ struct DedicatedThreadExecutorTests {
             return executor.isCurrentThread
         }
 
+        /// Whether another job waits behind this one.
+        func queuedBehind() -> Bool { executor.hasQueuedJobs }
+
+        /// Keeps the thread busy until `count` callers have started, and 100 ms more (so
+        /// that their jobs have all been queued).
+        func hold(until callers: Callers, count: Int) {
+            callers.holding.store(true, ordering: .releasing)
+            let start = ContinuousClock.now
+            while callers.started.load(ordering: .acquiring) < count, ContinuousClock.now - start < .seconds(10) {}
+            let started = ContinuousClock.now
+            while ContinuousClock.now - started < .milliseconds(100) {}
+        }
+
         /// Whether a job is queued behind this one before and after this method starts a
         /// task isolated to the actor (its first job is queued on the executor at once).
         func queuedJobsAroundSpawning() -> (before: Bool, after: Bool) {
@@ -21,6 +35,11 @@ struct DedicatedThreadExecutorTests {
             Task { self.log.append(-1) }
             return (before, executor.hasQueuedJobs)
         }
+    }
+
+    final class Callers: Sendable {
+        let holding = Atomic<Bool>(false)
+        let started = Atomic<Int>(0)
     }
 
     /// Whether nonisolated code of the calling task runs on `executor`'s thread.
@@ -103,6 +122,30 @@ struct DedicatedThreadExecutorTests {
         let onThread = await Task(executorPreference: pinned.executor) { await Self.onThread(of: pinned.executor) }.value
         #expect(onThread)
         #expect(await pinned.record(1))
+        pinned.executor.shutdown()
+    }
+
+    @Test("hasQueuedJobs also sees jobs taken in the same batch that have not run yet", .timeLimit(.minutes(1)))
+    func hasQueuedJobsSeesTheRestOfTheBatch() async throws {
+        let pinned = Pinned()
+        // Hold the thread until five callers have queued up, so the run loop takes all
+        // five at once; each then asks whether anything waits behind it.
+        let callers = Callers()
+        let blocker = Task { await pinned.hold(until: callers, count: 5) }
+        while !callers.holding.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(1)) }
+        let seen = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<5 {
+                group.addTask {
+                    callers.started.add(1, ordering: .releasing)
+                    return await pinned.queuedBehind()
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        await blocker.value
+        // The first four of the batch see the rest; the last sees nothing. Counting only
+        // the jobs still in the queue, all five would read `false`.
+        #expect(seen.filter { $0 }.count == 4, "\(seen)")
         pinned.executor.shutdown()
     }
 
