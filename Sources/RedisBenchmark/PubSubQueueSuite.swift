@@ -4,27 +4,34 @@
 import ClusterKitRedisTesting
 import Foundation
 
-func runPubSubQueueSuite(_ options: Options) async throws {
-    let server = try await RedisServer.start()
-    let url = server.url()
+/// With `includeQueue` false (`--suite pubsub`) only the pub/sub runs; with `options.url`
+/// they use that server and the raw `redis-benchmark` runs are left out (for profiling
+/// under valgrind, which cannot follow the process spawning a server).
+func runPubSubQueueSuite(_ options: Options, includeQueue: Bool = true) async throws {
+    let server = options.url == nil ? try await RedisServer.start() : nil
+    let url = options.url ?? server!.url()
     let messages = options.messages
     let jobs = options.jobs
     let pubsub = try await PubSubBench(url: url, messages: max(messages, 2_000))
-    let queue = try await QueueBench(url: url)
+    let queue = includeQueue ? try await QueueBench(url: url) : nil
 
     // Warm-up: connections, server, every code path once.
     _ = try await pubsub.run(messages: 2_000, tasks: 50)
-    _ = try await queue.run(jobs: 2_000, handlers: 32)
-    _ = try redisBenchmarkRate(port: server.port, ["-c", "50", "-n", "20000", "XADD", "benchstream", "*", "f", "v"])
+    _ = try await queue?.run(jobs: 2_000, handlers: 32)
+    if let server {
+        _ = try redisBenchmarkRate(port: server.port, ["-c", "50", "-n", "20000", "XADD", "benchstream", "*", "f", "v"])
+    }
 
     var samples: [String: [Double]] = [:]
     func record(_ label: String, _ value: Double) { samples[label, default: []].append(value) }
     var lost = 0
     for repetition in 1...options.repetitions {
         FileHandle.standardError.write(Data("repetition \(repetition)/\(options.repetitions)\n".utf8))
-        record("raw XADD -c 1", try redisBenchmarkRate(port: server.port, ["-c", "1", "-n", "\(jobs / 4)", "XADD", "benchstream", "*", "f", "v"]))
-        record("raw XADD -c 50", try redisBenchmarkRate(port: server.port, ["-c", "50", "-n", "\(jobs)", "XADD", "benchstream", "*", "f", "v"]))
-        record("raw XADD -c 50 -P 16", try redisBenchmarkRate(port: server.port, ["-c", "50", "-P", "16", "-n", "\(jobs * 5)", "XADD", "benchstream", "*", "f", "v"]))
+        if let server {
+            record("raw XADD -c 1", try redisBenchmarkRate(port: server.port, ["-c", "1", "-n", "\(jobs / 4)", "XADD", "benchstream", "*", "f", "v"]))
+            record("raw XADD -c 50", try redisBenchmarkRate(port: server.port, ["-c", "50", "-n", "\(jobs)", "XADD", "benchstream", "*", "f", "v"]))
+            record("raw XADD -c 50 -P 16", try redisBenchmarkRate(port: server.port, ["-c", "50", "-P", "16", "-n", "\(jobs * 5)", "XADD", "benchstream", "*", "f", "v"]))
+        }
         for tasks in [50, 1] {
             let run = try await pubsub.run(messages: tasks == 1 ? messages / 4 : messages, tasks: tasks)
             record("pubsub \(tasks) msg/s", run.messagesPerSecond)
@@ -34,6 +41,7 @@ func runPubSubQueueSuite(_ options: Options) async throws {
             lost += run.lost
         }
         record("pubsub publish-only", try await pubsub.publishOnly(messages: messages, tasks: 50))
+        guard let queue else { continue }
         record("queue sequential pull", try await queue.sequentialReceiveAcknowledge(jobs: jobs / 4))
         for handlers in [1, 32] {
             let run = try await queue.run(jobs: jobs, handlers: handlers)
@@ -43,12 +51,12 @@ func runPubSubQueueSuite(_ options: Options) async throws {
         }
     }
     await pubsub.close()
-    await queue.close()
-    await server.stop()
+    await queue?.close()
+    await server?.stop()
 
     func format(_ value: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", value) }
     func row(_ what: String, _ label: String, digits: Int = 0) {
-        let values = samples[label]!
+        guard let values = samples[label] else { return }
         print("| \(what) | \(format(median(values), digits)) | \(values.map { format($0, digits) }.joined(separator: ", ")) |")
     }
     print("| figure | median | samples |")

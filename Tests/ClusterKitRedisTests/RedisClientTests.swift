@@ -89,6 +89,71 @@ struct RedisClientTests {
         #expect(try await client.send(RedisCommand("GETDEL", key)).integer() == 500)
     }
 
+    /// Which of `client`'s connection threads runs the caller (nil: none), read from a
+    /// nonisolated async function and directly in the caller's own code.
+    nonisolated static func connectionThread(_ client: RedisClient) async -> Int? { client.connectionIndexOnCurrentThread }
+
+    @Test func connectionAffinityRunsOnOneConnectionThreadWithTheSameReplies() async throws {
+        let client = try await makeClient()
+        defer { Task { await client.close() } }
+        let key = uniquePrefix("affinity") + "k"
+        #expect(await Self.connectionThread(client) == nil, "a plain task ran on a connection thread")
+        let (threads, replies, error) = try await client.withConnectionAffinity { () async throws -> ([Int?], [RedisReply], RedisError?) in
+            var threads = [await Self.connectionThread(client)]
+            var replies: [RedisReply] = []
+            replies.append(try await client.send(RedisCommand("SET", key, "v")))
+            threads.append(await Self.connectionThread(client))
+            replies.append(try await client.send(RedisCommand("GET", key)))
+            threads.append(client.connectionIndexOnCurrentThread)
+            replies += try await client.pipeline([RedisCommand("INCR", key + "n"), RedisCommand("INCR", key + "n")])
+            threads.append(await Self.connectionThread(client))
+            replies += try await client.transaction([RedisCommand("INCR", key + "n")])
+            var error: RedisError?
+            do throws(RedisError) {
+                try await client.send(RedisCommand("INCR", key))
+            } catch let caught {
+                error = caught
+            }
+            threads.append(await Self.connectionThread(client))
+            return (threads, replies, error)
+        }
+        #expect(threads.allSatisfy { $0 != nil }, "ran off the connection threads: \(threads)")
+        #expect(Set(threads).count == 1, "moved between connection threads: \(threads)")
+        let expected: [RedisReply] = [.status("OK"), .bulk(Array("v".utf8)), .integer(1), .integer(2), .integer(3)]
+        #expect(replies == expected)
+        #expect(error?.code == .serverError, "INCR of a non-integer: \(String(describing: error))")
+        #expect(await Self.connectionThread(client) == nil, "still on a connection thread after the scope")
+        try await client.send(RedisCommand("DEL", key, key + "n"))
+    }
+
+    @Test func callersWithAndWithoutAffinityGetTheirOwnReplies() async throws {
+        let client = try await makeClient()
+        defer { Task { await client.close() } }
+        let prefix = uniquePrefix("mixed")
+        @Sendable func roundTrips(_ task: Int) async throws -> Int {
+            var wrong = 0
+            for round in 0..<20 {
+                let key = "\(prefix)\(task)"
+                let value = "value-\(task)-\(round)"
+                try await client.send(RedisCommand("SET", key, value))
+                if try await client.send(RedisCommand("GET", key)).bytes() != Array(value.utf8) { wrong += 1 }
+            }
+            return wrong
+        }
+        let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+            for task in 0..<40 {
+                if task.isMultiple(of: 2) {
+                    group.addTask { try await client.withConnectionAffinity { try await roundTrips(task) } }
+                } else {
+                    group.addTask { try await roundTrips(task) }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+        try await client.send(RedisCommand("DEL", arguments: (0..<40).map { "\(prefix)\($0)" }))
+    }
+
     @Test func pipelineKeepsOrderAndErrorsAsValues() async throws {
         let client = try await makeClient()
         defer { Task { await client.close() } }

@@ -1,6 +1,8 @@
 import Foundation
+import Synchronization
 
-/// A `SerialExecutor` that runs every job on one dedicated OS thread.
+/// A `SerialExecutor` — and a `TaskExecutor` — that runs every job on one dedicated OS
+/// thread.
 ///
 /// For actors that wrap blocking C clients (hiredis, rabbitmq-c): give the actor this
 /// executor and every one of its methods — and so every blocking C call it makes — runs on
@@ -14,23 +16,63 @@ import Foundation
 /// }
 /// ```
 ///
+/// ## As a task executor
+/// A sequential caller can run its own (nonisolated) code on the same thread with
+/// `withTaskExecutorPreference(connection.executor) { … }` or
+/// `Task(executorPreference: connection.executor) { … }`. Entering the actor and returning
+/// from it are then jobs queued on the same, already running thread, instead of a wake-up
+/// of the actor's thread and then of a cooperative-pool thread. Every job — the actor's and
+/// the preferring tasks' — runs on the one thread, one at a time, in enqueue order, so the
+/// actor's isolation is unchanged; code run that way shares the thread with the actor (and
+/// its blocking calls), so it should be the connection's user, not unrelated CPU-heavy
+/// work.
+///
+/// The actor's jobs arrive through the serial executor ``asUnownedSerialExecutor()`` hands
+/// out (a view of this executor) and run isolated to it; jobs of preferring tasks arrive
+/// through ``enqueue(_:)`` as a task executor and run as nonisolated code on this task
+/// executor, so a chain of nonisolated calls in such a task needs no hop at all.
+///
 /// Jobs run in the order they were enqueued. ``shutdown()`` lets the thread exit once no
 /// job is queued; a job enqueued after that (an actor resuming from a sleep that outlived
 /// `close()`) starts a fresh thread for it, so no continuation is ever lost and at most one
 /// thread runs jobs at any time.
-public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable {
-    // @unchecked Sendable is safe: every stored property is read and written only while
-    // holding `condition`.
+public final class DedicatedThreadExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+    // @unchecked Sendable is safe: every stored var is read and written only while holding
+    // `condition`, except `runningThread`, which is an atomic, and the immutable `serial`.
     private let condition = NSCondition()
     private let name: String
-    private var jobs: [UnownedJob] = []
+    /// Queued jobs, in order; `isolated` for the actor's jobs (through ``SerialView``),
+    /// false for jobs of tasks preferring this task executor.
+    private var jobs: [(job: UnownedJob, isolated: Bool)] = []
     private var stopping = false
     /// The thread running jobs now, or `nil` when none runs (after shutdown drained).
     private var thread: Thread?
+    /// `pthread_self()` of the thread running jobs now, 0 while none does: lets
+    /// ``isCurrentThread`` answer without taking the lock (it is asked on hot paths).
+    private let runningThread = Atomic<UInt>(0)
+    /// Jobs of the batch the thread took that have not started yet (the run loop takes
+    /// every queued job at once, so they are no longer in `jobs`).
+    private let remainingInBatch = Atomic<Int>(0)
+
+    /// The serial executor actors use: it queues their jobs as isolated jobs.
+    private final class SerialView: SerialExecutor, @unchecked Sendable {
+        // @unchecked Sendable is safe: its only state is an immutable reference to a
+        // Sendable executor.
+        unowned let owner: DedicatedThreadExecutor
+
+        init(owner: DedicatedThreadExecutor) { self.owner = owner }
+
+        func enqueue(_ job: consuming ExecutorJob) { owner.enqueue(UnownedJob(job), isolated: true) }
+
+        func checkIsolated() { owner.checkIsolated() }
+    }
+
+    private var serial: SerialView!
 
     /// Starts the thread. `name` shows in debuggers and `top -H`.
     public init(name: String) {
         self.name = name
+        serial = SerialView(owner: self)
         condition.lock()
         startThread()
         condition.unlock()
@@ -44,25 +86,42 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
         thread.start()
     }
 
+    /// Queues `job` of a task preferring this task executor to run on the thread after
+    /// every job queued before it. (Used directly as a serial executor — which
+    /// ``asUnownedSerialExecutor()`` avoids — a job also runs on the thread, in order.)
     public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
+        enqueue(UnownedJob(job), isolated: false)
+    }
+
+    private func enqueue(_ job: UnownedJob, isolated: Bool) {
         condition.lock()
-        jobs.append(job)
+        jobs.append((job, isolated))
         if thread == nil { startThread() }
         condition.signal()
         condition.unlock()
     }
 
+    /// The serial executor for an actor running on this thread.
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
+        UnownedSerialExecutor(ordinary: serial)
     }
 
     /// Whether the calling code runs on this executor's thread.
     public var isCurrentThread: Bool {
+        runningThread.load(ordering: .acquiring) == Self.currentThreadID
+    }
+
+    /// Whether jobs are queued behind the one running now (a snapshot: more may arrive at
+    /// any time). Lets code running on the thread tell a lone caller from a crowd, e.g. to
+    /// do a round trip at once rather than queue it for a batch.
+    public var hasQueuedJobs: Bool {
+        if remainingInBatch.load(ordering: .relaxed) > 0 { return true }
         condition.lock()
         defer { condition.unlock() }
-        return thread.map { Thread.current === $0 } ?? false
+        return !jobs.isEmpty
     }
+
+    private static var currentThreadID: UInt { UInt(pthread_self()) }
 
     public func checkIsolated() {
         precondition(isCurrentThread, "expected to run on the dedicated thread \(name)")
@@ -77,19 +136,34 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
     }
 
     private func runLoop() {
-        var batch: [UnownedJob] = []
+        runningThread.store(Self.currentThreadID, ordering: .releasing)
+        var batch: [(job: UnownedJob, isolated: Bool)] = []
+        let serial = asUnownedSerialExecutor()
+        let task = asUnownedTaskExecutor()
         while true {
             condition.lock()
             while jobs.isEmpty && !stopping { condition.wait() }
             if jobs.isEmpty {
-                // Stopping and drained: give up the thread. A later enqueue starts another.
+                // Stopping and drained: give up the thread. A later enqueue starts another
+                // (which stores its own ID before running anything).
                 thread = nil
+                runningThread.store(0, ordering: .releasing)
                 condition.unlock()
                 return
             }
             swap(&batch, &jobs)
             condition.unlock()
-            for job in batch { job.runSynchronously(on: asUnownedSerialExecutor()) }
+            // An actor's job runs isolated to the serial executor (on this task executor); a
+            // preferring task's job runs as nonisolated code on this task executor, so its
+            // further nonisolated calls stay here without being queued again.
+            for (index, (job, isolated)) in batch.enumerated() {
+                remainingInBatch.store(batch.count - index - 1, ordering: .relaxed)
+                if isolated {
+                    job.runSynchronously(isolatedTo: serial, taskExecutor: task)
+                } else {
+                    job.runSynchronously(on: task)
+                }
+            }
             batch.removeAll(keepingCapacity: true)
         }
     }

@@ -5,9 +5,15 @@ import Logging
 /// The connection of one push consumer (``RabbitMQPushConsumer``), on its own thread.
 ///
 /// Channel 1 carries the `basic.consume` subscription (prefetch set with `basic.qos`) and
-/// its manual acknowledgements; channel 2 the queue declarations and the in-flight tokens
-/// (one `basic.consume` on `APP:queue:<name>:inflight` per unacknowledged delivery, which
-/// is how every node counts in-flight messages).
+/// its manual acknowledgements; channel 2 the queue declarations and the in-flight markers,
+/// which is how every node counts in-flight messages: the connection keeps the decimal
+/// digits of its number of unacknowledged deliveries as consumers on the weighted marker
+/// queues (``RabbitMQQueueTopology/inflight(exponent:)``). The markers are brought up to
+/// date in every ``pump(acknowledge:subscribe:wait:)``: lowered right after its
+/// acknowledgements are sent, raised for its new deliveries before they are returned (so
+/// before any handler sees them); markers are raised before others are lowered, so a
+/// reader never sees fewer than the deliveries held. This costs a few frames per round
+/// instead of two per message.
 ///
 /// ## Acknowledgements
 /// Delivery tags grow on a channel. The tags delivered and not yet acknowledged are kept
@@ -47,6 +53,9 @@ actor RabbitMQConsumerConnection {
     private var subscribed = false
     /// Delivered, unacknowledged tags of the current epoch, ascending.
     private var outstanding: [UInt64] = []
+    /// The in-flight markers held on this connection, per weight exponent: together they
+    /// stand for `outstanding.count` once ``updateMarkers(on:)`` ran.
+    private var markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
     private var closed = false
     private var failures = 0
     private var nextConnectAt: ContinuousClock.Instant?
@@ -64,11 +73,14 @@ actor RabbitMQConsumerConnection {
     /// One round on the connection: connects when needed, acknowledges `acknowledge`,
     /// subscribes or cancels the subscription to match `subscribe`, then waits up to `wait`
     /// for deliveries and returns those that came (at most `prefetch`), with the epoch of
-    /// the connection they came on.
-    func pump(acknowledge: [(epoch: UInt64, tag: UInt64)], subscribe: Bool, wait: Duration) throws(RabbitMQError) -> (epoch: UInt64, deliveries: [Delivery]) {
+    /// the connection they came on and whether the prefetch window is full (`prefetch`
+    /// deliveries unacknowledged: the broker pushes nothing more until some are).
+    func pump(acknowledge: [(epoch: UInt64, tag: UInt64)], subscribe: Bool,
+              wait: Duration) throws(RabbitMQError) -> (epoch: UInt64, deliveries: [Delivery], windowFull: Bool) {
         let connection = try connected()
         do {
             try settle(acknowledge, on: connection)
+            try updateMarkers(on: connection)
             if subscribe != subscribed {
                 if subscribe {
                     try connection.consume(Self.channel, queue: topology.main, tag: consumerTag)
@@ -84,8 +96,9 @@ actor RabbitMQConsumerConnection {
                 guard deliveries.count < prefetch, connection.hasBufferedFrames else { break }
                 next = try connection.waitFrame(timeout: .zero)
             }
+            try updateMarkers(on: connection)
             connection.releaseBuffers()
-            return (epoch, deliveries)
+            return (epoch, deliveries, outstanding.count >= prefetch)
         } catch {
             // Any failure ends the connection, so that the caller can forget every delivery
             // of this epoch: the broker requeues them all.
@@ -119,7 +132,6 @@ actor RabbitMQConsumerConnection {
             var incoming = try connection.readContent(Self.channel)
             incoming.deliveryTag = deliver.delivery_tag
             incoming.redelivered = deliver.redelivered != 0
-            try connection.consumeNoWait(Self.tokenChannel, queue: topology.inflight, tag: tokenTag(deliver.delivery_tag))
             outstanding.append(deliver.delivery_tag)
             return Delivery(epoch: epoch, tag: deliver.delivery_tag, incoming: incoming)
         }
@@ -146,7 +158,6 @@ actor RabbitMQConsumerConnection {
             outstanding.removeFirst(prefix)
             for tag in done { tags.remove(tag) }
             try connection.ack(Self.channel, tag: last, multiple: prefix > 1)
-            for tag in done { try connection.cancelNoWait(Self.tokenChannel, tag: tokenTag(tag)) }
         }
         guard !tags.isEmpty else { return }
         var kept: [UInt64] = []
@@ -158,11 +169,36 @@ actor RabbitMQConsumerConnection {
         outstanding = kept
         for tag in single {
             try connection.ack(Self.channel, tag: tag)
-            try connection.cancelNoWait(Self.tokenChannel, tag: tokenTag(tag))
         }
     }
 
-    private func tokenTag(_ tag: UInt64) -> String { "ck-held-\(epoch)-\(tag)" }
+    /// Brings the in-flight markers in line with `outstanding.count` (see the type's
+    /// documentation): first the weights that grow, then those that shrink.
+    private func updateMarkers(on connection: AMQPConnection) throws(RabbitMQError) {
+        let weights = RabbitMQQueueTopology.inflightWeights
+        var target = markers
+        var remaining = outstanding.count
+        for exponent in 0..<weights {
+            target[exponent] = exponent == weights - 1 ? remaining : remaining % 10
+            remaining /= 10
+        }
+        guard target != markers else { return }
+        for exponent in 0..<weights where target[exponent] > markers[exponent] {
+            for index in markers[exponent]..<target[exponent] {
+                try connection.consumeNoWait(Self.tokenChannel, queue: topology.inflight(exponent: exponent),
+                                             tag: markerTag(exponent, index))
+            }
+            markers[exponent] = target[exponent]
+        }
+        for exponent in 0..<weights where target[exponent] < markers[exponent] {
+            for index in target[exponent]..<markers[exponent] {
+                try connection.cancelNoWait(Self.tokenChannel, tag: markerTag(exponent, index))
+            }
+            markers[exponent] = target[exponent]
+        }
+    }
+
+    private func markerTag(_ exponent: Int, _ index: Int) -> String { "ck-held-\(epoch)-\(exponent)-\(index)" }
 
     // MARK: Connection
 
@@ -182,6 +218,7 @@ actor RabbitMQConsumerConnection {
             epoch += 1
             subscribed = false
             outstanding.removeAll()
+            markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
             if failures > 0 { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
             failures = 0
             nextConnectAt = nil
@@ -199,5 +236,6 @@ actor RabbitMQConsumerConnection {
         connection = nil
         subscribed = false
         outstanding.removeAll()
+        markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
     }
 }

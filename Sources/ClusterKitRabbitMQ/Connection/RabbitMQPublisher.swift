@@ -40,6 +40,13 @@ actor RabbitMQPublisher {
     private var pending: [UInt64: Pending] = [:]
     private var bySequence: [UInt64: UInt64] = [:]
     private var nextSequence: UInt64 = 1
+    /// Every sequence number below this one is settled (or was never sent on this
+    /// connection): a `multiple` ack only walks the sequences from here up to its tag, so
+    /// settling costs O(1) per message instead of a scan of every unconfirmed one.
+    private var lowestUnsettled: UInt64 = 1
+    /// No pending publish expires before this instant (a lower bound: ``failExpired()``
+    /// scans the pending publishes only once it has passed, then recomputes it).
+    private var nextExpiry: ContinuousClock.Instant?
     private var nextID: UInt64 = 0
     private var declaredBase: Set<RabbitMQQueueTopology> = []
     private var declaredDelays: Set<RabbitMQQueueTopology> = []
@@ -77,6 +84,7 @@ actor RabbitMQPublisher {
             nextID += 1
             let id = nextID
             pending[id] = Pending(message: message, continuation: continuation, deadline: deadline)
+            if nextExpiry.map({ deadline < $0 }) ?? true { nextExpiry = deadline }
             if let connection, !connection.isBroken { send(id, on: connection) }
             schedulePump()
         }
@@ -180,6 +188,7 @@ actor RabbitMQPublisher {
         connection = nil
         bySequence.removeAll()
         nextSequence = 1
+        lowestUnsettled = 1
         for id in pending.keys { pending[id]?.sequence = nil }
         if !pending.isEmpty { schedulePump() }
     }
@@ -233,7 +242,10 @@ actor RabbitMQPublisher {
                 continue
             }
             do {
-                if let frame = try connection.waitFrame(timeout: .milliseconds(1)) {
+                // Wait for a confirm only while no publish is queued behind the pump: a
+                // queued publish must not sit out the wait.
+                let wait: Duration = executor.hasQueuedJobs ? .zero : .milliseconds(1)
+                if let frame = try connection.waitFrame(timeout: wait) {
                     try handle(frame, on: connection)
                     while connection.hasBufferedFrames, let more = try connection.waitFrame(timeout: .zero) {
                         try handle(more, on: connection)
@@ -278,22 +290,36 @@ actor RabbitMQPublisher {
     }
 
     private func settle(upTo tag: UInt64, multiple: Bool, nack: Bool) {
-        let sequences = multiple ? bySequence.keys.filter { $0 <= tag } : [tag]
-        for sequence in sequences {
-            guard let id = bySequence.removeValue(forKey: sequence), let entry = pending.removeValue(forKey: id) else { continue }
-            if let returned = entry.returned {
-                entry.continuation.resume(throwing: returned)
-            } else if nack {
-                entry.continuation.resume(throwing: RabbitMQError(code: .publishRejected, message: "the broker nacked message \(entry.message.messageID)"))
-            } else {
-                entry.continuation.resume()
+        if multiple {
+            // Tags below `lowestUnsettled` are settled already; each tag is walked once.
+            var sequence = lowestUnsettled
+            while sequence <= tag {
+                settle(sequence, nack: nack)
+                sequence += 1
             }
+            lowestUnsettled = max(lowestUnsettled, sequence)
+        } else {
+            settle(tag, nack: nack)
+            if tag == lowestUnsettled { lowestUnsettled += 1 }
         }
         wakeRoomWaiters()
     }
 
+    private func settle(_ sequence: UInt64, nack: Bool) {
+        guard let id = bySequence.removeValue(forKey: sequence), let entry = pending.removeValue(forKey: id) else { return }
+        if let returned = entry.returned {
+            entry.continuation.resume(throwing: returned)
+        } else if nack {
+            entry.continuation.resume(throwing: RabbitMQError(code: .publishRejected, message: "the broker nacked message \(entry.message.messageID)"))
+        } else {
+            entry.continuation.resume()
+        }
+    }
+
     private func failExpired() {
         let now = ContinuousClock.now
+        guard let expiry = nextExpiry, expiry <= now else { return }
+        nextExpiry = pending.values.lazy.map(\.deadline).filter { $0 > now }.min()
         for (id, entry) in pending where entry.deadline <= now {
             pending.removeValue(forKey: id)
             if let sequence = entry.sequence { bySequence.removeValue(forKey: sequence) }
@@ -304,10 +330,15 @@ actor RabbitMQPublisher {
         wakeRoomWaiters()
     }
 
+    /// Resumes as many publishes waiting for room as there are free places in the window
+    /// (all of them once closed), longest-waiting first. Waking every waiter on each ack
+    /// would resume hundreds only for most to find the window full again.
     private func wakeRoomWaiters() {
-        guard !roomWaiters.isEmpty, pending.count < window || closed else { return }
-        let waiters = roomWaiters
-        roomWaiters.removeAll()
+        guard !roomWaiters.isEmpty else { return }
+        let count = closed ? roomWaiters.count : min(roomWaiters.count, window - pending.count)
+        guard count > 0 else { return }
+        let waiters = roomWaiters.prefix(count)
+        roomWaiters.removeFirst(count)
         for waiter in waiters { waiter.resume() }
     }
 }

@@ -157,7 +157,7 @@ actor RabbitMQSession {
         try run { connection throws(RabbitMQError) in
             try ensureBase(topology, on: connection)
             let waiting = try connection.declareQueue(2, topology.main).messages
-            let inFlight = try connection.declareQueue(2, topology.inflight).consumers
+            let inFlight = try topology.inFlightCount(on: connection, channel: 2)
             let dead = try connection.declareQueue(2, topology.dead).messages
             let delayed = try topology.delayedCount(on: connection, channel: 4)
             return QueueCounts(waiting: waiting, delayed: delayed, inFlight: inFlight, dead: dead)

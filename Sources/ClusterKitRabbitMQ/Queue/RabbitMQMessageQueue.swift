@@ -22,8 +22,12 @@ import Glibc
 /// - **Dead letters** (after `maxAttempts`) are re-published with their last error into
 ///   `APP:queue:<name>:dead`, listed with `basic.get` + requeue, re-driven by re-publishing.
 /// - **Counts** come from the broker, so every node sees the same figures: waiting and dead
-///   from `queue.declare`, delayed from the delay chain, in-flight from the consumer count
-///   of `APP:queue:<name>:inflight`, where each held message registers one consumer.
+///   from `queue.declare`, delayed from the delay chain, in-flight from the weighted
+///   consumer counts of the marker queues `APP:queue:<name>:inflight` (1 each) and
+///   `…:inflight:1e1` … `…:inflight:1e4` (10 … 10 000 each): a pulled message registers
+///   one unit marker, a push consumer the decimal digits of the number it holds (see
+///   ``RabbitMQQueueTopology``). Markers live on the holding connection, so a node that
+///   dies drops out of the count with it.
 ///
 /// ``receive(_:wait:visibilityTimeout:)`` pulls with `basic.get` (polled while waiting).
 /// ``consume(_:options:handler:)`` starts a ``RabbitMQPushConsumer``: a `basic.consume`

@@ -51,7 +51,8 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var receipt: Receipt
         var message: QueueMessage
         var handler: Task<Void, Never>?
-        var timer: Task<Void, Never>?
+        /// When the handler's time is up (its message's timeout after it started).
+        var deadline: ContinuousClock.Instant
     }
 
     private struct State {
@@ -64,6 +65,9 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var buffer: [RabbitMQConsumerConnection.Delivery] = []
         var bufferHead = 0
         var runs: [UInt64: Run] = [:]
+        /// No run's deadline comes before this (a lower bound; `nil` when no run has one):
+        /// the loop looks for timed-out runs only once it has passed.
+        var nextExpiry: ContinuousClock.Instant?
         var nextRunID: UInt64 = 0
         var liveHandlers = 0
         var settling = 0
@@ -155,7 +159,9 @@ final class RabbitMQPushConsumer: QueueConsumer {
             resumePauseWaiters()
         }
         var failures = 0
+        var windowFull = false
         while true {
+            if windowFull { await awaitFirstAcknowledgement() }
             let subscribe = wantsDeliveries()
             let (acknowledgements, busy, finished) = state.withLock { state in
                 defer { state.acknowledgements.removeAll() }
@@ -166,7 +172,8 @@ final class RabbitMQPushConsumer: QueueConsumer {
             let wait: Duration = finished ? .zero : busy || !acknowledgements.isEmpty ? .milliseconds(2)
                 : options.gate == nil ? .milliseconds(50) : min(options.gateInterval, .milliseconds(50))
             do {
-                let (epoch, deliveries) = try await connection.pump(acknowledge: acknowledgements, subscribe: subscribe, wait: wait)
+                let (epoch, deliveries, full) = try await connection.pump(acknowledge: acknowledgements, subscribe: subscribe, wait: wait)
+                windowFull = full
                 failures = 0
                 received(deliveries, epoch: epoch)
             } catch let error where error.code == .closed {
@@ -175,6 +182,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 // The connection is gone: the broker requeued everything it had delivered,
                 // and nothing is subscribed, so a pending pause() is satisfied.
                 failures += 1
+                windowFull = false
                 received([], epoch: .max)
                 resumePauseWaiters()
                 if state.withLock({ $0.finished }) { return }
@@ -184,6 +192,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 continue
             }
             if finished { return }
+            expireOverdueRuns()
             if !subscribe {
                 await giveBackBuffered()
                 // The subscription is cancelled and nothing pushed is left unstarted: a
@@ -191,6 +200,24 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 resumePauseWaiters()
             }
             dispatch()
+        }
+    }
+
+    /// While the prefetch window is full the broker pushes nothing, so waiting on the
+    /// socket (up to 2 ms) would only delay the acknowledgements that reopen it: wait here
+    /// instead until a handler settles (or the consumer pauses, stops or has nothing
+    /// running), polling at growing intervals from 50 µs, for at most about 2 ms.
+    private func awaitFirstAcknowledgement() async {
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(2))
+        var interval = Duration.microseconds(50)
+        while ContinuousClock.now < deadline {
+            let ready = state.withLock { state in
+                !state.acknowledgements.isEmpty || state.paused || state.stopping || state.finished
+                    || (state.runs.isEmpty && state.settling == 0)
+            }
+            if ready { return }
+            try? await Task.sleep(for: interval)
+            interval = min(interval * 2, .microseconds(800))
         }
     }
 
@@ -227,10 +254,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
             state.buffer += deliveries
             return orphans
         }
-        for run in orphans {
-            run.handler?.cancel()
-            run.timer?.cancel()
-        }
+        for run in orphans { run.handler?.cancel() }
         if !orphans.isEmpty {
             logger.warning("queue consumer lost its connection; the running handlers' messages were requeued and their handlers cancelled",
                            metadata: ["cancelled": "\(orphans.count)"])
@@ -286,6 +310,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
     private func start(_ delivery: RabbitMQConsumerConnection.Delivery) {
         let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
         let timeout = min(message.timeout, .seconds(365 * 86_400))
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         state.withLock { state in
             state.nextRunID += 1
             let id = state.nextRunID
@@ -301,15 +326,24 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 await self.settle(id, outcome)
                 self.state.withLock { $0.liveHandlers -= 1 }
             }
-            let timer = Task {
-                do {
-                    try await Task.sleep(for: timeout)
-                } catch {
-                    return
-                }
-                await self.settle(id, .timedOut(message.timeout))
-            }
-            state.runs[id] = Run(receipt: (delivery.epoch, delivery.tag), message: message, handler: handler, timer: timer)
+            state.runs[id] = Run(receipt: (delivery.epoch, delivery.tag), message: message, handler: handler, deadline: deadline)
+            if state.nextExpiry.map({ deadline < $0 }) ?? true { state.nextExpiry = deadline }
+        }
+    }
+
+    /// Settles every run whose timeout has passed as timed out (its handler is cancelled
+    /// and the attempt retried). Called by the loop every round — at most a few
+    /// milliseconds apart while handlers run — instead of a timer task per message; scans
+    /// the runs only once the earliest deadline has passed.
+    private func expireOverdueRuns() {
+        let now = ContinuousClock.now
+        let overdue = state.withLock { state -> [(UInt64, Duration)] in
+            guard let expiry = state.nextExpiry, expiry <= now else { return [] }
+            state.nextExpiry = state.runs.values.lazy.map(\.deadline).filter { $0 > now }.min()
+            return state.runs.filter { $0.value.deadline <= now }.map { ($0.key, $0.value.message.timeout) }
+        }
+        for (id, timeout) in overdue {
+            Task { await self.settle(id, .timedOut(timeout)) }
         }
     }
 
@@ -324,9 +358,8 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var acknowledge = true
         switch outcome {
         case .succeeded:
-            run.timer?.cancel()
+            break
         case .failed(let error):
-            run.timer?.cancel()
             acknowledge = await retrying(run, reason: String(describing: error))
         case .timedOut(let timeout):
             run.handler?.cancel()
@@ -370,10 +403,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
             }
             return (Array(state.runs.values), state.loop)
         }
-        for run in abandoned {
-            run.handler?.cancel()
-            run.timer?.cancel()
-        }
+        for run in abandoned { run.handler?.cancel() }
         if !abandoned.isEmpty {
             logger.warning("queue consumer stopped with handlers still running; their messages will be redelivered",
                            metadata: ["abandoned": "\(abandoned.count)"])

@@ -5,9 +5,14 @@ import ClusterKit
 ///
 /// - `APP:queue:<name>`: the work queue (classic, durable), fed through the default exchange.
 /// - `APP:queue:<name>:dead`: dead letters, in the order they died.
-/// - `APP:queue:<name>:inflight`: never holds messages; each message a node holds counts
-///   as one consumer on it (registered on the holding connection, so a crash removes it),
-///   which lets every node read the cluster-wide in-flight count.
+/// - `APP:queue:<name>:inflight` and `…:inflight:1e1` … `…:inflight:1e4`: never hold
+///   messages; a consumer registered on `…:inflight:1eK` stands for 10ᴷ held messages
+///   (`…:inflight` for one). Markers are registered on the holding connection, so a crash
+///   removes them, and every node reads the cluster-wide in-flight count as
+///   Σ 10ᴷ × (consumers on `…:inflight:1eK`). A pulled message registers one unit marker;
+///   a push consumer keeps the decimal digits of its held count (at most 9 markers per
+///   weight, the top weight up to 6 for a prefetch of 65 535), adjusted once per round
+///   rather than two frames per message.
 /// - the delay chain `…:delay:x<n>` / `…:delay:q<n>` for n = 28…0: a message delayed by
 ///   `d` (in 4 ms units) enters exchange x28 with a routing key of the 29 bits of `d`; at
 ///   level n a set bit routes it into queue q<n>, whose TTL is 2ⁿ units and which
@@ -28,6 +33,10 @@ struct RabbitMQQueueTopology: Sendable, Hashable {
 
     var dead: String { main + ":dead" }
     var inflight: String { main + ":inflight" }
+    /// The number of in-flight marker weights: 10⁰ … 10⁴.
+    static let inflightWeights = 5
+    /// The in-flight marker queue whose consumers each stand for 10^`exponent` messages.
+    func inflight(exponent: Int) -> String { exponent == 0 ? inflight : inflight + ":1e\(exponent)" }
     func delayExchange(_ level: Int) -> String { main + ":delay:x\(level)" }
     func delayQueue(_ level: Int) -> String { main + ":delay:q\(level)" }
     var delayEntry: String { delayExchange(Self.delayLevels - 1) }
@@ -51,7 +60,18 @@ struct RabbitMQQueueTopology: Sendable, Hashable {
     func declareBase(on connection: AMQPConnection, channel: UInt16) throws(RabbitMQError) {
         try connection.declareQueue(channel, main)
         try connection.declareQueue(channel, dead)
-        try connection.declareQueue(channel, inflight)
+        for exponent in 0..<Self.inflightWeights { try connection.declareQueue(channel, inflight(exponent: exponent)) }
+    }
+
+    /// The cluster-wide in-flight count: every marker weight's consumer count, weighted.
+    func inFlightCount(on connection: AMQPConnection, channel: UInt16) throws(RabbitMQError) -> Int {
+        var total = 0
+        var weight = 1
+        for exponent in 0..<Self.inflightWeights {
+            total += weight * (try connection.declareQueue(channel, inflight(exponent: exponent)).consumers)
+            weight *= 10
+        }
+        return total
     }
 
     /// Declares the delay chain (idempotent).

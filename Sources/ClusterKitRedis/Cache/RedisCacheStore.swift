@@ -35,6 +35,16 @@ public final class RedisCacheStore: CacheStore {
         self.init(client: try await RedisClient.connect(for: context), appName: context.appName)
     }
 
+    /// Runs `body` on one of this node's connection threads, so that its calls on this
+    /// store, one after another, skip the thread hand-offs a caller on the cooperative
+    /// pool pays per command (see ``RedisClient/withConnectionAffinity(isolation:_:)``,
+    /// whose guarantees and caveats apply). Results and errors are those of the same calls
+    /// made outside; worth it for a sequential caller, not for many concurrent ones.
+    public func withConnectionAffinity<T, Failure: Error>(isolation: isolated (any Actor)? = #isolation,
+                                                          _ body: () async throws(Failure) -> T) async throws(Failure) -> T {
+        try await client.withConnectionAffinity(isolation: isolation, body)
+    }
+
     // MARK: CacheStore
 
     public func get(_ cache: CacheName, _ key: String) async throws(CacheError) -> [UInt8]? {

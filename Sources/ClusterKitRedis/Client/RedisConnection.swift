@@ -14,6 +14,11 @@ import Logging
 /// command into one buffer, writes it with one `write`, and reads the replies in order,
 /// handing each caller its own. N concurrent callers cost about one round trip, not N.
 ///
+/// A lone caller — nothing pending, no drain scheduled and no other job queued on the
+/// thread — skips the queue: its `submit` does the round trip at once, on the thread, in
+/// the same job (no continuation, no drain job). Anything that arrives meanwhile queues
+/// behind it and goes out in the next batch, so ordering and batching are unchanged.
+///
 /// ## Faults
 /// - Every read and write is bounded by the command timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`),
 ///   connecting (and AUTH/SELECT) by the connect timeout: nothing hangs.
@@ -84,6 +89,11 @@ actor RedisConnection {
     /// (error replies as ``RedisReply/error(_:)`` values). Throws for connection failures.
     func submit(_ commands: [RedisCommand]) async throws -> [RedisReply] {
         if case .closed = state { throw RedisError.closed }
+        if pending.isEmpty && !drainScheduled && !executor.hasQueuedJobs {
+            var outcome: Result<[RedisReply], RedisError> = .failure(RedisError.closed)
+            exchange(CollectionOfOne(commands), commands: { $0 }, finish: { _, result in outcome = result })
+            return try outcome.get()
+        }
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(Pending(commands: commands, continuation: continuation))
             if !drainScheduled {
@@ -114,48 +124,64 @@ actor RedisConnection {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending.removeAll(keepingCapacity: true)
+        exchange(batch, commands: \.commands, finish: { entry, result in entry.continuation.resume(with: result) })
+    }
+
+    /// One batch on the wire: connects if needed, writes the commands of every entry of
+    /// `entries` with one `write`, reads the replies in order and hands each entry its own
+    /// (`finish` is called exactly once per entry, in order). A broken connection fails
+    /// the entries not yet answered and drops the connection.
+    private func exchange<Entries: Collection>(_ entries: Entries, commands: (Entries.Element) -> [RedisCommand],
+                                                finish: (Entries.Element, Result<[RedisReply], RedisError>) -> Void) {
         let context: UnsafeMutablePointer<redisContext>
-        do {
+        do throws(RedisError) {
             try ensureConnected(ignoringBackoff: false)
             guard let current = handle?.pointer else { throw RedisError.closed }
             context = current
         } catch {
-            for entry in batch { entry.continuation.resume(throwing: error) }
+            for entry in entries { finish(entry, .failure(error)) }
             return
         }
         buffer.removeAll(keepingCapacity: true)
-        for entry in batch {
-            for command in entry.commands { command.encode(into: &buffer) }
-            statistics.commands += entry.commands.count
+        for entry in entries {
+            let list = commands(entry)
+            for command in list { command.encode(into: &buffer) }
+            statistics.commands += list.count
         }
         statistics.batches += 1
         let appended = buffer.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
         if appended != REDIS_OK {
-            fail(batch[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout))
+            fail(entries[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout), finish: finish)
             return
         }
-        for (position, entry) in batch.enumerated() {
+        var position = entries.startIndex
+        while position != entries.endIndex {
+            let entry = entries[position]
+            let count = commands(entry).count
             var replies: [RedisReply] = []
-            replies.reserveCapacity(entry.commands.count)
-            for _ in entry.commands {
+            replies.reserveCapacity(count)
+            for _ in 0..<count {
                 var raw: UnsafeMutableRawPointer?
                 guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                    fail(batch[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout))
+                    fail(entries[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout),
+                         finish: finish)
                     return
                 }
                 replies.append(RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self)))
                 freeReplyObject(raw)
             }
-            entry.continuation.resume(returning: replies)
+            finish(entry, .success(replies))
+            entries.formIndex(after: &position)
         }
     }
 
     /// Fails `entries` with `error` and drops the broken connection.
-    private func fail(_ entries: ArraySlice<Pending>, with error: RedisError) {
+    private func fail<Entries: Collection>(_ entries: Entries, with error: RedisError,
+                                           finish: (Entries.Element, Result<[RedisReply], RedisError>) -> Void) {
         dropConnection(after: error)
-        for entry in entries { entry.continuation.resume(throwing: error) }
+        for entry in entries { finish(entry, .failure(error)) }
     }
 
     // MARK: Connecting

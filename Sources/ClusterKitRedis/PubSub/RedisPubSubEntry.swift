@@ -39,13 +39,15 @@ enum RedisPubSubEntry {
         var payload: [UInt8]?
         var index = 0
         while index + 1 < flat.count {
-            let name = String(decoding: try flat[index].bytes() ?? [], as: UTF8.self)
-            let value = try flat[index + 1].bytes() ?? []
-            switch name {
-            case "n": publisher = String(decoding: value, as: UTF8.self)
-            case "r": routing = String(decoding: value, as: UTF8.self)
-            case "d": payload = value
-            default: break
+            // Field names are one byte; compared as bytes (no String per field).
+            let name = try flat[index].bytes() ?? []
+            if name.count == 1 {
+                switch name[0] {
+                case UInt8(ascii: "n"): publisher = String(decoding: try flat[index + 1].bytes() ?? [], as: UTF8.self)
+                case UInt8(ascii: "r"): routing = String(decoding: try flat[index + 1].bytes() ?? [], as: UTF8.self)
+                case UInt8(ascii: "d"): payload = try flat[index + 1].bytes() ?? []
+                default: break
+                }
             }
             index += 2
         }

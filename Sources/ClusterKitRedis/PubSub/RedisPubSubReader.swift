@@ -64,9 +64,13 @@ final class RedisPubSubReader: Sendable {
         (wakeStream, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// Starts the loop. It runs on the reader connection's own thread
+    /// (``RedisClient/withConnectionAffinity(isolation:_:)``): each `XREAD`, the decoding
+    /// and the local dispatch happen there, without a hand-off to the cooperative pool and
+    /// back per read.
     func start() {
         task.withLock { task in
-            task = Task { [self] in await run() }
+            task = Task { [self] in await connection.withConnectionAffinity { await run() } }
         }
     }
 

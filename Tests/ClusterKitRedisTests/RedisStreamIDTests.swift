@@ -1,0 +1,22 @@
+@testable import ClusterKitRedis
+import Testing
+
+@Suite("Redis stream IDs")
+struct RedisStreamIDTests {
+    @Test(arguments: [("1700000000000-3", 1_700_000_000_000, 3), ("0-0", 0, 0), ("18446744073709551615-18446744073709551615", UInt64.max, UInt64.max)])
+    func parsesValidIDs(_ text: String, _ milliseconds: UInt64, _ sequence: UInt64) throws {
+        let id = try RedisStreamID(parsing: Array(text.utf8))
+        #expect(id == RedisStreamID(milliseconds: milliseconds, sequence: sequence))
+        #expect(id.description == text)
+    }
+
+    @Test(arguments: ["", "-", "12", "12-", "-3", "1-2-3", "a-1", "1-b", " 1-2", "18446744073709551616-0", "1--2"])
+    func rejectsMalformedIDs(_ text: String) {
+        #expect(throws: RedisError.self) { try RedisStreamID(parsing: Array(text.utf8)) }
+    }
+
+    @Test func ordersLikeRedis() throws {
+        let ids = try ["5-1", "4-9", "5-0", "10-0"].map { try RedisStreamID(parsing: Array($0.utf8)) }
+        #expect(ids.sorted().map(\.description) == ["4-9", "5-0", "5-1", "10-0"])
+    }
+}
