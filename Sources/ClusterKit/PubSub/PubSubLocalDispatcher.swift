@@ -45,6 +45,9 @@ public final class PubSubLocalDispatcher<C: Clock>: Sendable where C.Duration ==
     private let clock: C
     private let onSubscriptionsChanged: @Sendable () -> Void
     private let state = Mutex(State())
+    /// Held for a whole ``dispatch(_:)``, never while taking `state` from elsewhere: only
+    /// orders dispatches. Nothing that runs under it calls back into this type.
+    private let dispatchOrder = Mutex(())
 
     /// - Parameters:
     ///   - nodeID: the node the subscriptions belong to.
@@ -90,12 +93,20 @@ public final class PubSubLocalDispatcher<C: Clock>: Sendable where C.Duration ==
     public func dispatch(_ envelope: PubSubEnvelope) -> Int {
         guard envelope.isDeliverable(to: nodeID) else { return 0 }
         let message = envelope.message(for: nodeID)
-        // Delivering under the lock serialises dispatches (one order for all subscriptions)
-        // and makes close() exact. Neither `deliver` nor `submit` calls back into this type.
-        return state.withLock { state in
-            guard !state.closed, let entries = state.byChannel[envelope.channel] else { return 0 }
+        // `dispatchOrder` serialises dispatches (one order for all subscriptions). The
+        // subscriptions are read under `state` but handed the message after it is released:
+        // handing over resumes the reading task, which takes that task's status lock, while a
+        // cancelled reading task holds its status lock and calls `remove`, which takes
+        // `state` — delivering under `state` deadlocked those two. A subscription cancelled
+        // or closed in between refuses the message (`deliver` returns false), so close()
+        // stays exact.
+        return dispatchOrder.withLock { _ in
+            let entries = state.withLock { state -> [Entry] in
+                guard !state.closed, let entries = state.byChannel[envelope.channel] else { return [] }
+                return Array(entries.values)
+            }
             var taken = 0
-            for entry in entries.values {
+            for entry in entries {
                 if let debouncer = entry.debouncer {
                     debouncer.submit(message)
                     taken += 1
