@@ -136,14 +136,13 @@ public final class WorkerIDLease: Sendable {
     /// deallocated.
     public func events() -> AsyncStream<WorkerIDLeaseEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: WorkerIDLeaseEvent.self)
-        let id = state.withLock { state in
+        // No onTermination handler that takes `state`: events are yielded under `state`, and a
+        // cancelled consumer runs that handler while holding its task's status lock, which the
+        // yield resuming it needs — the two would deadlock. A finished stream is dropped from
+        // `listeners` by the next event instead (its yield reports `.terminated`).
+        state.withLock { state in
             defer { state.nextListener += 1 }
             state.listeners[state.nextListener] = continuation
-            return state.nextListener
-        }
-        continuation.onTermination = { [weak self] _ in
-            let removed = self?.state.withLock { $0.listeners.removeValue(forKey: id) }
-            _ = removed
         }
         return stream
     }
@@ -333,6 +332,8 @@ public final class WorkerIDLease: Sendable {
 
     /// Yields under the lock so that every listener sees events in one order.
     private func emitLocked(_ state: inout State, _ event: WorkerIDLeaseEvent) {
-        for continuation in state.listeners.values { continuation.yield(event) }
+        for (id, continuation) in state.listeners {
+            if case .terminated = continuation.yield(event) { state.listeners[id] = nil }
+        }
     }
 }
