@@ -47,7 +47,7 @@ public enum BenchRunner {
                 librabbitmqVersion: rabbitMQ == nil ? nil : RawRabbitMQLoop.libraryVersion,
                 hiredisVersion: redis == nil ? nil : BenchRedis.hiredisVersion,
                 swiftCompiler: compilerVersion, buildConfiguration: buildConfiguration,
-                settings: settings(redis: redis != nil, rabbitMQ: rabbitMQ != nil), warnings: warnings)
+                settings: settings(kinds), warnings: warnings)
             return BenchReport(rows: rows, context: context)
         } catch {
             for group in groups { await group.close() }
@@ -87,13 +87,16 @@ public enum BenchRunner {
         return samples
     }
 
-    private static func settings(redis: Bool, rabbitMQ: Bool) -> [String: String] {
-        var settings = ["memory": "memory cache: 1,024 keys, 3-byte values; snowflake: SnowflakeLayout.milliseconds(), worker 1"]
-        if redis {
-            settings["redis"] = "one RedisClient per node (default pool of 2 connections, auto-pipelining), app name `bench`; cache values 3 bytes on one key (redis-benchmark's -d 3, no -r); pub/sub and queue payloads 64 bytes"
+    private static func settings(_ kinds: [BenchGroupKind]) -> [String: String] {
+        var settings: [String: String] = [:]
+        if kinds.contains(where: { $0.backend == .memory }) {
+            settings["memory rows"] = "memory cache: 1,024 keys, 3-byte values; snowflake: SnowflakeLayout.milliseconds(), worker 1"
         }
-        if rabbitMQ {
-            settings["rabbitmq"] = "100-byte persistent messages, durable classic queues; confirm window 512; prefetch 200"
+        if kinds.contains(where: { $0.backend == .redis }) {
+            settings["redis rows"] = "one RedisClient per node (default pool of 2 connections, auto-pipelining), app name `bench`; cache values 3 bytes on one key (redis-benchmark's -d 3, no -r); pub/sub and queue payloads 64 bytes"
+        }
+        if kinds.contains(where: { $0.backend == .rabbitmq }) {
+            settings["rabbitmq rows"] = "100-byte persistent messages, durable classic queues; confirm window 512; prefetch 200"
         }
         return settings
     }
