@@ -6,8 +6,9 @@ BUILD_PACKAGES := libhiredis-dev librabbitmq-dev
 SERVER_PACKAGES := redis-server rabbitmq-server
 EXAMPLE_PACKAGES := curl jq
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: demo test example-check build packages-build packages-test
+.PHONY: demo test example-check build bench bench-check packages-build packages-test
 
 ## make demo: build the CLI in release mode and run the cluster demo on the configured adapters
 demo: packages-build
@@ -31,6 +32,19 @@ example-check: packages-test
 	@scripts/ensure-packages.sh $(EXAMPLE_PACKAGES)
 	$(SWIFT) test --package-path Examples/HummingbirdCluster --no-parallel
 	SWIFT=$(SWIFT) Examples/HummingbirdCluster/scripts/three-instance-check.sh
+
+## make bench: `clusterkit bench` (release build), every row, against private servers unless
+## REDIS_URL / RABBITMQ_URL are set (make bench BENCH_ARGS="--json --primitive cache")
+bench: packages-test
+	$(SWIFT) build -c release --product clusterkit
+	$$($(SWIFT) build -c release --show-bin-path)/clusterkit bench $(BENCH_ARGS)
+
+## make bench-check: instructions and mallocs per operation of the hot paths, counted under
+## callgrind, against benchmarks/hotpaths-thresholds.json (load-independent; scripts/bench-check.py)
+bench-check: packages-build
+	@scripts/ensure-packages.sh valgrind
+	$(SWIFT) build -c release --product clusterkit-hotpaths
+	scripts/bench-check.py --binary $$($(SWIFT) build -c release --show-bin-path)/clusterkit-hotpaths
 
 build: packages-build
 	$(SWIFT) build

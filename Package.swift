@@ -84,17 +84,43 @@ let package = Package(
             name: "ClusterKitRabbitMQTesting",
             dependencies: ["ClusterKitRabbitMQ", .product(name: "Logging", package: "swift-log")]
         ),
-        // The `clusterkit` command-line tool: demo, doctor, conformance.
+        // `clusterkit bench`: our adapters next to redis-benchmark / a raw rabbitmq-c loop,
+        // same run, same server. A library so its pieces are testable apart from the CLI.
+        .target(
+            name: "ClusterKitBench",
+            dependencies: [
+                "ClusterKit",
+                "ClusterKitRedis",
+                "ClusterKitRedisTesting",
+                "ClusterKitRabbitMQ",
+                "ClusterKitRabbitMQTesting",
+                "CHiredis",
+                "CRabbitMQRawLoop",
+            ]
+        ),
+        // The raw rabbitmq-c publish/consume loop `clusterkit bench` compares the adapter with.
+        .target(name: "CRabbitMQRawLoop", dependencies: ["CRabbitMQ"]),
+        // The `clusterkit` command-line tool: demo, doctor, conformance, bench.
         .executableTarget(
             name: "clusterkit",
             dependencies: [
                 "ClusterKit",
+                "ClusterKitBench",
                 "ClusterKitConformance",
                 "ClusterKitRedis",
                 "ClusterKitRabbitMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // Hot paths whose allocations per operation `make bench-check` compares with
+        // checked-in thresholds (benchmarks/hotpaths-thresholds.json). CMallocCounter
+        // replaces malloc in that executable only.
+        .target(name: "CMallocCounter"),
+        .executableTarget(
+            name: "clusterkit-hotpaths",
+            dependencies: ["ClusterKit", "ClusterKitRedis", "CMallocCounter"],
+            path: "Sources/HotPaths"
         ),
         // Cache GET/SET throughput next to redis-benchmark (docs/benchmarks.md).
         .executableTarget(

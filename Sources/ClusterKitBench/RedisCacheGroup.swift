@@ -1,0 +1,61 @@
+import ClusterKit
+import ClusterKitRedis
+
+/// Redis cache rows: `RedisCacheStore` (default pool, auto-pipelining) next to
+/// `redis-benchmark` with the same client count and value size (3 bytes, redis-benchmark's
+/// default `-d 3`), on one key as redis-benchmark uses without `-r`.
+final class RedisCacheGroup: BenchGroup {
+    static let get1Row = "redis cache get, 1 task"
+    static let get50Row = "redis cache get, 50 tasks"
+    static let set50Row = "redis cache set, 50 tasks"
+    static let batchRow = "redis cache mget/mset batch of 100"
+    private static let cache: CacheName = "bench"
+    private static let value = Array("xxx".utf8)
+    private static let batchKeys = (0..<100).map { "batch:\($0)" }
+
+    let rows = [
+        BenchRowSpec(name: get1Row, unit: "ops/s", reference: "redis-benchmark -c 1 -t get", target: .ratio(atLeast: 0.9)),
+        BenchRowSpec(name: get50Row, unit: "ops/s", reference: "redis-benchmark -c 50 -t get", target: .ratio(atLeast: 2.0)),
+        BenchRowSpec(name: set50Row, unit: "ops/s", reference: "redis-benchmark -c 50 -t set", target: .ratio(atLeast: 2.0)),
+        BenchRowSpec(name: batchRow, unit: "keys/s", reference: "redis-benchmark -c 50 -P 16 -t get", target: .ratio(atLeast: 0.5),
+                     note: "50 tasks, each alternating getMany and setMany of the same 100 keys; keys per second"),
+    ]
+    private let store: RedisCacheStore
+    private let tool: RedisBenchmarkTool?
+
+    init(url: String, tool: RedisBenchmarkTool?) async throws {
+        store = RedisCacheStore(client: try await RedisClient.connect(try RedisClientConfiguration(parsing: url)), appName: "bench")
+        self.tool = tool
+        try await store.set(Self.cache, "key", Self.value, ttl: nil)
+    }
+
+    func measure(duration: Double) async throws -> [String: BenchSample] {
+        let store = store
+        let entries = Self.batchKeys.map { (key: $0, value: Self.value) }
+        func reference(_ arguments: [String]) async throws -> Double? {
+            try await tool?.rate(arguments, duration: duration)
+        }
+        var samples: [String: BenchSample] = [:]
+        samples[Self.get1Row] = BenchSample(
+            ours: try await BenchClock.rate(tasks: 1, duration: duration) { _ in try await store.get(Self.cache, "key") == nil ? 0 : 1 },
+            reference: try await reference(["-c", "1", "-t", "get"]))
+        samples[Self.get50Row] = BenchSample(
+            ours: try await BenchClock.rate(tasks: 50, duration: duration) { _ in try await store.get(Self.cache, "key") == nil ? 0 : 1 },
+            reference: try await reference(["-c", "50", "-t", "get"]))
+        samples[Self.set50Row] = BenchSample(
+            ours: try await BenchClock.rate(tasks: 50, duration: duration) { _ in
+                try await store.set(Self.cache, "key", Self.value, ttl: nil)
+                return 1
+            },
+            reference: try await reference(["-c", "50", "-t", "set"]))
+        samples[Self.batchRow] = BenchSample(
+            ours: try await BenchClock.rate(tasks: 50, duration: duration) { _ in
+                try await store.setMany(Self.cache, entries, ttl: nil)
+                return try await store.getMany(Self.cache, Self.batchKeys).count + entries.count
+            },
+            reference: try await reference(["-c", "50", "-P", "16", "-t", "get"]))
+        return samples
+    }
+
+    func close() async { await store.close() }
+}

@@ -1,0 +1,82 @@
+import ClusterKit
+import ClusterKitRedis
+
+/// A hot path the regression check counts: `setUp` builds what the path needs (not
+/// counted), `run` does the path `iterations` times. `scripts/bench-check.py` runs each under
+/// `valgrind --tool=callgrind` at two iteration counts and divides the difference of the
+/// instruction and malloc counts by the difference of the iterations, which cancels set-up,
+/// process start and runtime initialisation.
+struct HotPath: Sendable {
+    var name: String
+    var run: @Sendable (_ iterations: Int) async throws -> Int
+
+    static let all: [HotPath] = [
+        HotPath(name: "memory-cache-get") { iterations in
+            let store = try await memoryCache()
+            var hits = 0
+            for index in 0..<iterations where try await store.get("bench", keys[index & 1023]) != nil { hits += 1 }
+            return hits
+        },
+        HotPath(name: "memory-cache-set") { iterations in
+            let store = try await memoryCache()
+            let value = Array("xxx".utf8)
+            for index in 0..<iterations { try await store.set("bench", keys[index & 1023], value, ttl: nil) }
+            return iterations
+        },
+        HotPath(name: "snowflake-next") { iterations in
+            let generator = SnowflakeGenerator(layout: try SnowflakeLayout.milliseconds(), workerID: { 1 })
+            var last: Int64 = 0
+            for _ in 0..<iterations { last = try await generator.next() }
+            return Int(last & 1)
+        },
+        HotPath(name: "redis-command-build") { iterations in
+            // The public part of encoding a command: arguments to byte arrays (the RESP
+            // writer itself is internal to ClusterKitRedis).
+            let value = Array("xxx".utf8)
+            var bytes = 0
+            for index in 0..<iterations {
+                let command = RedisCommand("SET", "app:cache:bench:" + keys[index & 1023], value, "PX", 30_000)
+                bytes += command.arguments.count
+            }
+            return bytes
+        },
+        HotPath(name: "pubsub-envelope") { iterations in
+            let publisher = NodeID("publisher")
+            let receiver = NodeID("receiver")
+            let payload = Array("user:42".utf8)
+            var delivered = 0
+            for _ in 0..<iterations {
+                let envelope = try PubSubEnvelope(validating: "profiles.changed", payload: payload, publisherID: publisher, options: .init())
+                if envelope.isDeliverable(to: receiver) { delivered += envelope.message(for: receiver).payload.count }
+            }
+            return delivered
+        },
+        HotPath(name: "memory-queue-roundtrip") { iterations in
+            // publish, receive, acknowledge: the memory queue's envelope in and out.
+            let queue = MemoryMessageQueue(backend: MemoryBackend(), appName: "bench", nodeID: NodeID("bench"))
+            let body = Array("job".utf8)
+            for _ in 0..<iterations {
+                _ = try await queue.publish("jobs", body, options: .init())
+                guard let delivery = try await queue.receive("jobs", wait: .zero, visibilityTimeout: .seconds(30)) else {
+                    throw HotPathFailure("a published job was not received")
+                }
+                try await queue.acknowledge(delivery)
+            }
+            await queue.close()
+            return iterations
+        },
+    ]
+
+    static let keys = (0..<1024).map { "key:\($0)" }
+
+    static func memoryCache() async throws -> MemoryCacheStore<ContinuousClock> {
+        let store = MemoryCacheStore(backend: MemoryBackend(), appName: "bench", configuration: .init(maximumEntries: 4096))
+        for key in keys { try await store.set("bench", key, Array("xxx".utf8), ttl: nil) }
+        return store
+    }
+}
+
+struct HotPathFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
