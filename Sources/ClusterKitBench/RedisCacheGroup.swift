@@ -6,6 +6,7 @@ import ClusterKitRedis
 /// default `-d 3`), on one key as redis-benchmark uses without `-r`.
 final class RedisCacheGroup: BenchGroup {
     static let get1Row = "redis cache get, 1 task"
+    static let get1AffinityRow = "redis cache get, 1 task, connection affinity"
     static let get50Row = "redis cache get, 50 tasks"
     static let set50Row = "redis cache set, 50 tasks"
     static let batchRow = "redis cache mget/mset batch of 100"
@@ -15,6 +16,8 @@ final class RedisCacheGroup: BenchGroup {
 
     let rows = [
         BenchRowSpec(name: get1Row, unit: "ops/s", reference: "redis-benchmark -c 1 -t get", target: .ratio(atLeast: 0.9)),
+        BenchRowSpec(name: get1AffinityRow, unit: "ops/s", reference: "redis-benchmark -c 1 -t get", target: .ratio(atLeast: 0.9),
+                     note: "the same loop inside RedisCacheStore.withConnectionAffinity: the caller runs on the connection's thread, no hand-off per command"),
         BenchRowSpec(name: get50Row, unit: "ops/s", reference: "redis-benchmark -c 50 -t get", target: .ratio(atLeast: 2.0)),
         BenchRowSpec(name: set50Row, unit: "ops/s", reference: "redis-benchmark -c 50 -t set", target: .ratio(atLeast: 2.0)),
         BenchRowSpec(name: batchRow, unit: "keys/s", reference: "redis-benchmark -c 50 -P 16 -t get", target: .ratio(atLeast: 0.5),
@@ -38,6 +41,11 @@ final class RedisCacheGroup: BenchGroup {
         var samples: [String: BenchSample] = [:]
         samples[Self.get1Row] = BenchSample(
             ours: try await BenchClock.rate(tasks: 1, duration: duration) { _ in try await store.get(Self.cache, "key") == nil ? 0 : 1 },
+            reference: try await reference(["-c", "1", "-t", "get"]))
+        samples[Self.get1AffinityRow] = BenchSample(
+            ours: try await store.withConnectionAffinity {
+                try await BenchClock.rate(tasks: 1, duration: duration) { _ in try await store.get(Self.cache, "key") == nil ? 0 : 1 }
+            },
             reference: try await reference(["-c", "1", "-t", "get"]))
         samples[Self.get50Row] = BenchSample(
             ours: try await BenchClock.rate(tasks: 50, duration: duration) { _ in try await store.get(Self.cache, "key") == nil ? 0 : 1 },
