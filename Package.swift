@@ -122,12 +122,6 @@ let package = Package(
             dependencies: ["ClusterKit", "ClusterKitRedis", "CMallocCounter"],
             path: "Sources/HotPaths"
         ),
-        // Cache GET/SET throughput next to redis-benchmark (docs/benchmarks.md).
-        .executableTarget(
-            name: "clusterkit-redis-bench",
-            dependencies: ["ClusterKit", "ClusterKitRedis", "ClusterKitRedisTesting"],
-            path: "Sources/RedisBenchmark"
-        ),
         // SwiftPM command plugins: thin shells that build `clusterkit` and run one of its
         // commands (Plugins/README.md). Shared code: Plugins/PluginsShared, symlinked in.
         .plugin(

@@ -12,6 +12,6 @@ struct ClusterKitCommand: AsyncParsableCommand {
             with URLs from their own variables or \(ClusterSettings.redisURL.name) / \(ClusterSettings.rabbitMQURL.name). \
             See `clusterkit settings`.
             """,
-        subcommands: [DemoCommand.self, DoctorCommand.self, ConformanceCommand.self, SettingsCommand.self, BenchCommand.self, DemoNodeCommand.self, QueueWorkerCommand.self, BenchRabbitMQCommand.self]
+        subcommands: [DemoCommand.self, DoctorCommand.self, ConformanceCommand.self, SettingsCommand.self, BenchCommand.self, DemoNodeCommand.self, QueueWorkerCommand.self]
     )
 }
