@@ -78,6 +78,12 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
 
     // MARK: Single keys
 
+    // `@_specialize` on every data operation: called through `any CacheStore`, the generic
+    // body looked up the metadata of `MemoryCacheTable<C.Instant>` and its entries on every
+    // call (callgrind: ~45 % of a `get`; 13.8k → 5.6k instructions per get, 18.6k → 5.5k per
+    // set, `make bench-check`). The default clock gets a concrete copy; a test clock keeps the
+    // generic path.
+    @_specialize(where C == ContinuousClock)
     public func get(_ cache: CacheName, _ key: String) async throws(CacheError) -> [UInt8]? {
         let key = try validated(key)
         return try withTable { table, now in
@@ -87,6 +93,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
         }
     }
 
+    @_specialize(where C == ContinuousClock)
     public func set(_ cache: CacheName, _ key: String, _ value: [UInt8], ttl: Duration?) async throws(CacheError) {
         let key = try validated(key)
         try withTable { table, now in
@@ -94,6 +101,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
         }
     }
 
+    @_specialize(where C == ContinuousClock)
     public func add(_ cache: CacheName, _ key: String, _ value: [UInt8], ttl: Duration?) async throws(CacheError) -> Bool {
         let key = try validated(key)
         return try withTable { table, now in
@@ -106,6 +114,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     }
 
     @discardableResult
+    @_specialize(where C == ContinuousClock)
     public func delete(_ cache: CacheName, _ key: String) async throws(CacheError) -> Bool {
         let key = try validated(key)
         return try withTable { table, now in
@@ -115,6 +124,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
         }
     }
 
+    @_specialize(where C == ContinuousClock)
     public func has(_ cache: CacheName, _ key: String) async throws(CacheError) -> Bool {
         let key = try validated(key)
         return try withTable { table, now in table.lookup(namespace(cache), key, now: now) != nil }
@@ -122,6 +132,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
 
     // MARK: Batches
 
+    @_specialize(where C == ContinuousClock)
     public func getMany(_ cache: CacheName, _ keys: [String]) async throws(CacheError) -> [[UInt8]?] {
         let keys = try validated(keys)
         if keys.isEmpty { return [] }
@@ -135,6 +146,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
         }
     }
 
+    @_specialize(where C == ContinuousClock)
     public func setMany(_ cache: CacheName, _ entries: [(key: String, value: [UInt8])], ttl: Duration?) async throws(CacheError) {
         let keys = try validated(entries.map(\.key))
         if keys.isEmpty { return }
@@ -147,6 +159,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     }
 
     @discardableResult
+    @_specialize(where C == ContinuousClock)
     public func deleteMany(_ cache: CacheName, _ keys: [String]) async throws(CacheError) -> Int {
         let keys = try validated(keys)
         if keys.isEmpty { return 0 }
@@ -165,6 +178,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
 
     // MARK: Counters and TTL
 
+    @_specialize(where C == ContinuousClock)
     public func increment(_ cache: CacheName, _ key: String, by delta: Int64, ttl: Duration?) async throws(CacheError) -> Int64 {
         let keyBytes = try validated(key)
         return try withTable { table, now throws(CacheError) in
@@ -187,6 +201,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
         }
     }
 
+    @_specialize(where C == ContinuousClock)
     public func timeToLive(_ cache: CacheName, _ key: String) async throws(CacheError) -> CacheTTL {
         let key = try validated(key)
         return try withTable { table, now in
@@ -199,6 +214,7 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     /// A zero or negative `ttl` removes an existing key (and returns `true`), like Redis'
     /// `PEXPIRE` with a non-positive time.
     @discardableResult
+    @_specialize(where C == ContinuousClock)
     public func touch(_ cache: CacheName, _ key: String, ttl: Duration?) async throws(CacheError) -> Bool {
         let key = try validated(key)
         return try withTable { table, now in
