@@ -69,7 +69,7 @@ public final class DedicatedThreadExecutor: SerialExecutor, TaskExecutor, @unche
 
     private var serial: SerialView!
 
-    /// Starts the thread. `name` shows in debuggers and `top -H`.
+    /// Starts the thread. `name` (its first 15 bytes on Linux) shows in debuggers and `top -H`.
     public init(name: String) {
         self.name = name
         serial = SerialView(owner: self)
@@ -80,10 +80,28 @@ public final class DedicatedThreadExecutor: SerialExecutor, TaskExecutor, @unche
 
     /// Starts a thread running ``runLoop()``; the caller holds `condition`.
     private func startThread() {
-        let thread = Thread { [self] in runLoop() }
+        let thread = Thread { [self] in
+            Self.nameCurrentThread(name)
+            runLoop()
+        }
         thread.name = name
         self.thread = thread
         thread.start()
+    }
+
+    /// Foundation's `Thread.name` does not reach the OS thread on Linux, so debuggers, `top -H`
+    /// and `/proc/<pid>/task/*/comm` would show the creator's name; set it there (Linux keeps
+    /// at most 15 bytes).
+    private static func nameCurrentThread(_ name: String) {
+        #if os(Linux)
+        // `pthread_setname_np` is not exported to Swift by Glibc (it needs _GNU_SOURCE) and
+        // `prctl` is variadic; the kernel's per-thread `comm` file does the same.
+        let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        #endif
     }
 
     /// Queues `job` of a task preferring this task executor to run on the thread after

@@ -10,6 +10,16 @@ struct DedicatedThreadExecutorTests {
         nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
         var log: [Int] = []
 
+        /// The OS name of the thread this runs on.
+        func osThreadName() -> String {
+            #if os(Linux)
+            let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+            return comm.trimmingCharacters(in: .newlines)
+            #else
+            return Thread.current.name ?? ""
+            #endif
+        }
+
         func record(_ value: Int) -> Bool {
             log.append(value)
             return executor.isCurrentThread
@@ -45,6 +55,12 @@ struct DedicatedThreadExecutorTests {
     /// Whether nonisolated code of the calling task runs on `executor`'s thread.
     nonisolated static func onThread(of executor: DedicatedThreadExecutor) async -> Bool {
         executor.isCurrentThread
+    }
+
+    @Test("the OS thread carries the executor's name")
+    func osThreadIsNamed() async {
+        let pinned = Pinned()
+        #expect(await pinned.osThreadName() == "pinned-test")
     }
 
     @Test("actor methods run on the dedicated thread, in order, never on the cooperative pool")
