@@ -3,44 +3,54 @@ import Foundation
 
 /// How a message is stored as stream-entry fields: `id`, `publishedAt` (ms since 1970,
 /// server clock; both absent on an entry published without delay, whose message ID is its
-/// entry ID and whose publish time is the entry ID's millisecond part), `body` (raw bytes), `headers` (JSON object), `attempt` (of the entry's
-/// first delivery), `maxAttempts`, `timeout` (ns), `backoff` (`initial-ns,multiplier,maximum-ns,jitter`);
-/// dead letters add `lastError` and `diedAt`.
+/// entry ID and whose publish time is the entry ID's millisecond part), `body` (raw bytes),
+/// `headers` (JSON object), `attempt` (of the entry's first delivery), `maxAttempts`,
+/// `timeout` (ns), `backoff` (`initial-ns,multiplier,maximum-ns,jitter`); dead letters add
+/// `lastError` and `diedAt`.
+///
+/// A field whose value is the one in ``Omitted`` (no headers, attempt 1, 3 attempts, 15 s,
+/// 100 ms doubling to 30 s with jitter 0.5) is left out, and read back as that value (here
+/// and in ``RedisQueueScripts``): a job published with the default options is `body`
+/// alone, which makes every step that carries it (the `XADD`, the server's stream, the
+/// `XREADGROUP` reply and its decoding) several times smaller.
 enum RedisQueueEntry {
     /// The fields a publish sends (without `id` and `publishedAt`).
     static func fields(body: [UInt8], options: QueuePublishOptions) -> [any RedisArgument] {
-        [Name.body, body] + tail(options)
+        ([Name.body, body] + tail(options)).map { $0 as any RedisArgument }
     }
 
-    /// The `XADD <stream> * <fields>` of an undelayed publish. The fields after the body
-    /// depend only on the options, so those of the default options are encoded once.
+    /// The `XADD <stream> * <fields>` of an undelayed publish.
     static func add(to stream: String, body: [UInt8], options: QueuePublishOptions) -> RedisCommand {
-        var arguments: [[UInt8]] = [xadd, Array(stream.utf8), star, Name.body, body]
-        arguments += options == defaultOptions ? defaultTail : tail(options).map(\.redisBytes)
-        return RedisCommand(arguments)
+        RedisCommand([xadd, Array(stream.utf8), star, Name.body, body] + tail(options))
     }
 
     private static let xadd = Array("XADD".utf8)
     private static let star = Array("*".utf8)
-    private static let defaultOptions = QueuePublishOptions()
-    private static let defaultTail = tail(defaultOptions).map(\.redisBytes)
 
-    /// Every field after `body`.
+    /// The values a field has when it is absent from an entry. Part of the storage format
+    /// (entries in Redis outlive a release): fixed here, not taken from
+    /// `QueuePublishOptions`'s defaults, which may change.
+    enum Omitted {
+        static let attempt = 1
+        static let maxAttempts = 3
+        static let timeout = Duration.seconds(15)
+        static let backoff = Backoff(initial: .milliseconds(100), multiplier: 2, maximum: .seconds(30), jitter: 0.5)
+    }
+
+    /// Every field after `body` whose value is not the omitted one (`attempt` is always 1
+    /// at publish).
     private static func tail(_ options: QueuePublishOptions) -> [[UInt8]] {
-        let headers = options.headers.isEmpty ? emptyHeaders
-            : (try? JSONEncoder.sorted.encode(options.headers)).map { Array($0) } ?? emptyHeaders
-        return [
-            Name.headers, headers,
-            Name.attempt, Array("1".utf8),
-            Name.maxAttempts, Array(String(options.maxAttempts).utf8),
-            Name.timeout, Array(String(nanoseconds(options.timeout)).utf8),
-            Name.backoff, encode(options.backoff),
-        ]
+        var fields: [[UInt8]] = []
+        if !options.headers.isEmpty, let headers = try? JSONEncoder.sorted.encode(options.headers) {
+            fields += [Name.headers, Array(headers)]
+        }
+        if options.maxAttempts != Omitted.maxAttempts { fields += [Name.maxAttempts, Array(String(options.maxAttempts).utf8)] }
+        if options.timeout != Omitted.timeout { fields += [Name.timeout, Array(String(nanoseconds(options.timeout)).utf8)] }
+        if options.backoff != Omitted.backoff { fields += [Name.backoff, encode(options.backoff)] }
+        return fields
     }
 
     private static let emptyHeaders = Array("{}".utf8)
-    /// The `backoff` field of ``Backoff/standard``, decoded without parsing.
-    private static let standardBackoff = encode(.standard)
 
     private static func encode(_ backoff: Backoff) -> [UInt8] {
         Array("\(nanoseconds(backoff.initial)),\(backoff.multiplier),\(nanoseconds(backoff.maximum)),\(backoff.jitter)".utf8)
@@ -112,26 +122,25 @@ enum RedisQueueEntry {
             return number
         }
         let headers = fields.headers.flatMap { $0 == emptyHeaders ? nil : try? JSONDecoder().decode([String: String].self, from: Data($0)) } ?? [:]
-        guard let backoffField = fields.backoff else {
-            throw RedisError(code: .protocolError, message: "queue entry without its 'backoff' field")
-        }
-        let backoff = backoffField == standardBackoff ? Backoff.standard : decodeBackoff(backoffField)
+        let backoff = fields.backoff.map(decodeBackoff) ?? Omitted.backoff
+        let attempt = fields.attempt == nil ? Omitted.attempt : Int(try integer(fields.attempt, "attempt"))
+        let maxAttempts = fields.maxAttempts == nil ? Omitted.maxAttempts : Int(try integer(fields.maxAttempts, "maxAttempts"))
+        let timeout = fields.timeout == nil ? Omitted.timeout : .nanoseconds(try integer(fields.timeout, "timeout"))
         let message = QueueMessage(
             id: QueueMessageID(fields.id.map { String(decoding: $0, as: UTF8.self) } ?? entryID), queue: queue, body: fields.body ?? [], headers: headers,
-            attempt: Int(try integer(fields.attempt, "attempt")) + max(0, deliveries - 1), maxAttempts: Int(try integer(fields.maxAttempts, "maxAttempts")),
-            timeout: .nanoseconds(try integer(fields.timeout, "timeout")), backoff: backoff,
+            attempt: attempt + max(0, deliveries - 1), maxAttempts: maxAttempts, timeout: timeout, backoff: backoff,
             publishedAtMilliseconds: fields.publishedAt == nil ? Int64(entryID.prefix { $0 != "-" }) ?? 0 : try integer(fields.publishedAt, "publishedAt"))
         return (message, fields)
     }
 
-    /// `initial-ns,multiplier,maximum-ns,jitter`; ``Backoff/standard`` when malformed.
+    /// `initial-ns,multiplier,maximum-ns,jitter`; ``Omitted/backoff`` when malformed.
     private static func decodeBackoff(_ bytes: [UInt8]) -> Backoff {
         let parts = String(decoding: bytes, as: UTF8.self).split(separator: ",").map(String.init)
         if parts.count == 4, let initial = Int64(parts[0]), let multiplier = Double(parts[1]), let maximum = Int64(parts[2]),
            let jitter = Double(parts[3]) {
             return Backoff(initial: .nanoseconds(initial), multiplier: multiplier, maximum: .nanoseconds(maximum), jitter: jitter)
         }
-        return .standard
+        return Omitted.backoff
     }
 
     /// An optionally signed decimal integer, `nil` when it is not one or overflows.
