@@ -376,6 +376,7 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Starts a run per delivery (an entry this consumer already runs only gets its new
     /// delivery count), releases the `reserved` slots and ends the read in progress.
     private func start(_ delivered: [Delivered], reserved: Int) {
+        let now = clock.now
         let (fresh, wakeWatchdog) = state.withLock { state -> ([Delivered], Bool) in
             state.reserved -= reserved
             state.reading = false
@@ -387,7 +388,7 @@ final class RedisStreamConsumer: QueueConsumer {
                     continue
                 }
                 // Far-future timeouts are capped so that the deadline cannot overflow the clock.
-                let deadline = clock.now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
+                let deadline = now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
                 state.liveHandlers += 1
                 state.runs[delivery.entryID] = Run(deliveries: delivery.deliveries, message: delivery.message, deadline: deadline, task: nil)
                 fresh.append(delivery)
