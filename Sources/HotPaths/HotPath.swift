@@ -65,6 +65,7 @@ struct HotPath: Sendable {
             await queue.close()
             return iterations
         },
+        redisQueueJob,
     ]
 
     static let keys = (0..<1024).map { "key:\($0)" }

@@ -48,6 +48,41 @@ struct RedisQueueAdapterTests {
         #expect(try await queue.counts("jobs") == QueueCounts())
     }
 
+    @Test func defaultOptionsAreStoredAsTheBodyAloneAndEveryFieldIsStillRead() async throws {
+        let appName = uniquePrefix("fields").replacingOccurrences(of: ":", with: "")
+        let queue = try await node(appName, "solo")
+        defer { Task { await queue.close(drainTimeout: .zero) } }
+        let client = try await makeClient()
+        defer { Task { await client.close() } }
+        let stream = RedisQueueKeys(appName: appName, queue: "jobs").stream
+
+        let plain = try await queue.publish("jobs", Array("plain".utf8))
+        let stored = try await client.send(RedisCommand("XRANGE", stream, plain.rawValue, plain.rawValue)).array()
+        #expect(try stored.first?.array().last == .array([.bulk(Array("body".utf8)), .bulk(Array("plain".utf8))]),
+                "a job published with the default options is stored as its body alone")
+        let custom = QueuePublishOptions(maxAttempts: 5, timeout: .seconds(2),
+                                         backoff: Backoff(initial: .milliseconds(5), multiplier: 3, maximum: .seconds(1), jitter: 0),
+                                         headers: ["k": "v"])
+        try await queue.publish("jobs", Array("custom".utf8), options: custom)
+        // Written with every field, as earlier versions stored every entry.
+        let full = try await client.send(RedisCommand("XADD", stream, "*", "body", "full", "headers", "{}", "attempt", "1", "maxAttempts", "3",
+                                                      "timeout", "15000000000", "backoff", "100000000,2.0,30000000000,0.5"))
+        let fullID = String(decoding: try full.bytes() ?? [], as: UTF8.self)
+
+        var seen: [QueueMessage] = []
+        for _ in 0..<3 {
+            let delivery = try #require(try await queue.receive("jobs", wait: .seconds(2), visibilityTimeout: .seconds(30)))
+            seen.append(delivery.message)
+            try await queue.acknowledge(delivery)
+        }
+        let defaults = QueuePublishOptions()
+        #expect(seen[0].id == plain && seen[0].body == Array("plain".utf8) && seen[0].headers.isEmpty && seen[0].attempt == 1)
+        #expect(seen[0].maxAttempts == defaults.maxAttempts && seen[0].timeout == defaults.timeout && seen[0].backoff == defaults.backoff)
+        #expect(seen[1].maxAttempts == 5 && seen[1].timeout == .seconds(2) && seen[1].backoff == custom.backoff && seen[1].headers == ["k": "v"])
+        #expect(seen[2].id.rawValue == fullID && seen[2].body == Array("full".utf8) && seen[2].attempt == 1)
+        #expect(seen[2].maxAttempts == 3 && seen[2].timeout == .seconds(15) && seen[2].backoff == .standard)
+    }
+
     @Test func theRegistryBuildsADurableQueueOnTheDocumentedKeys() async throws {
         let server = try await RedisServer.shared()
         let appName = uniquePrefix("registry").replacingOccurrences(of: ":", with: "")

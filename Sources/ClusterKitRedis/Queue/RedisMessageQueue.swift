@@ -122,24 +122,24 @@ public final class RedisMessageQueue: MessageQueue {
 
     @discardableResult
     public func publish(_ queue: String, _ body: [UInt8], options: QueuePublishOptions) async throws -> QueueMessageID {
-        let keys = try open(queue)
+        try checkOpen()
+        try QueueNameRules.validate(queue)
         guard body.count <= configuration.maximumBodySize else {
             throw QueueError.messageTooLarge(size: body.count, limit: configuration.maximumBodySize)
         }
         let delay = options.delay.map { $0 > .zero ? $0.wholeMillisecondsRoundedUp : 0 } ?? 0
-        let fields = RedisQueueEntry.fields(body: body, options: options)
         let reply: RedisReply
         if delay > 0 {
+            let keys = RedisQueueKeys(appName: appName, queue: queue)
             reply = try await run { () throws(RedisError) in
                 try await client.evaluate(RedisQueueScripts.publishDelayed, keys: RedisQueueScripts.keys(keys),
-                                          arguments: [RedisQueueKeys.group, delay] + fields)
+                                          arguments: [RedisQueueKeys.group, delay] + RedisQueueEntry.fields(body: body, options: options))
             }
         } else {
             // A plain XADD: the entry ID is the message ID (the group is created by every
             // consumer and script, reading from the stream's start, so no entry is missed).
-            reply = try await run { () throws(RedisError) in
-                try await client.send(RedisCommand("XADD", arguments: [keys.stream, "*"] + fields))
-            }
+            let command = RedisQueueEntry.add(to: RedisQueueKeys.stream(appName: appName, queue: queue), body: body, options: options)
+            reply = try await run { () throws(RedisError) in try await client.send(command) }
         }
         return QueueMessageID(try decode { () throws(RedisError) in String(decoding: try reply.bytes() ?? [], as: UTF8.self) })
     }
@@ -352,8 +352,8 @@ public final class RedisMessageQueue: MessageQueue {
                 guard parts.count == 2 else { throw RedisError(code: .protocolError, message: "malformed dead-letter entry") }
                 let (message, fields) = try RedisQueueEntry.message(
                     queue: queue, entryID: String(decoding: try parts[0].bytes() ?? [], as: UTF8.self), fields: parts[1])
-                return QueueDeadLetter(message: message, lastError: String(decoding: fields["lastError"] ?? [], as: UTF8.self),
-                                       diedAtMilliseconds: Int64(String(decoding: fields["diedAt"] ?? [], as: UTF8.self)) ?? 0)
+                return QueueDeadLetter(message: message, lastError: String(decoding: fields.lastError ?? [], as: UTF8.self),
+                                       diedAtMilliseconds: fields.diedAt.flatMap(RedisQueueEntry.decimal) ?? 0)
             }
         }
     }

@@ -21,8 +21,13 @@ struct RedisQueueKeys: Sendable {
     /// The one consumer group per queue.
     static let group = "clusterkit"
 
+    /// The stream key alone (what an undelayed publish needs).
+    static func stream(appName: String, queue: String) -> String {
+        "\(appName):\(Primitive.queue.keyRole):\(queue)"
+    }
+
     init(appName: String, queue: String) {
-        let base = "\(appName):\(Primitive.queue.keyRole):\(queue)"
+        let base = Self.stream(appName: appName, queue: queue)
         stream = base
         delayed = base + ":delayed"
         delayedData = base + ":delayed-data"

@@ -22,8 +22,8 @@ enum RedisQueueScripts {
     /// entry past maxAttempts; `takeover` claims abandoned entries.
     private static let deliveryHelpers = """
         local function deliverable(eid, fields, count, now)
-          local attempt = tonumber(field(fields, 'attempt')) + count - 1
-          local maxAttempts = tonumber(field(fields, 'maxAttempts'))
+          local attempt = attempt_of(fields) + count - 1
+          local maxAttempts = max_attempts_of(fields)
           if attempt <= maxAttempts then return true end
           local last = with_field(envelope(eid, fields), 'attempt', tostring(attempt - 1))
           last[#last + 1] = 'lastError'
@@ -89,6 +89,11 @@ enum RedisQueueScripts {
         local function field(fields, name)
           for i = 1, #fields, 2 do if fields[i] == name then return fields[i + 1] end end
           return nil
+        end
+        -- Fields left out of an entry have the values RedisQueueEntry leaves out.
+        local function attempt_of(fields) return tonumber(field(fields, 'attempt') or '1') end
+        local function max_attempts_of(fields)
+          return tonumber(field(fields, 'maxAttempts') or '\(RedisQueueEntry.Omitted.maxAttempts)')
         end
         local function with_field(fields, name, value)
           local out, found = {}, false
@@ -286,9 +291,9 @@ enum RedisQueueScripts {
         local eid, count = ARGV[3], tonumber(ARGV[4])
         if owned(eid, ARGV[2], count) ~= 1 then return -1 end
         local fields = envelope(eid, redis.call('XRANGE', stream, eid, eid)[1][2])
-        local attempt = tonumber(field(fields, 'attempt')) + count - 1
+        local attempt = attempt_of(fields) + count - 1
         local now = now_ms()
-        if attempt >= tonumber(field(fields, 'maxAttempts')) then
+        if attempt >= max_attempts_of(fields) then
           local last = with_field(fields, 'attempt', tostring(attempt))
           last[#last + 1] = 'lastError'
           last[#last + 1] = ARGV[5]

@@ -39,6 +39,10 @@ import Synchronization
 /// - **Delayed messages** (delayed publishes, retries) are moved into the stream by a
 ///   script every ``RedisMessageQueue/Configuration/pollInterval``, or when the next one
 ///   falls due if sooner.
+/// - **Threads**: the read loop runs on the reader connection's thread and the
+///   acknowledgement flusher on a thread of the node's client (connection affinity), so
+///   their round trips cost no hand-off between the cooperative pool and those threads;
+///   handlers, the application's code, run as tasks on the cooperative pool.
 /// - **Stop**: no new reads, running handlers get until the drain deadline (and are
 ///   acknowledged or rejected as usual), handlers still running then are cancelled and
 ///   their entries left pending for redelivery after the visibility timeout; the
@@ -131,9 +135,14 @@ final class RedisStreamConsumer: QueueConsumer {
         self.onStop = onStop
         self.replay = replay
         self.state = Mutex(State())
-        let readTask = Task { await self.readLoop() }
+        // The read loop runs on its reader connection's thread and the acknowledgement
+        // flusher on one of the node's connection threads (connection affinity): their
+        // round trips then cost no hand-off to that thread and back to the cooperative
+        // pool, and they do not queue behind other work on the pool (e.g. a publishing
+        // node in the same process). Handlers run on the pool (see `start`).
+        let readTask = Task { await self.reader.withConnectionAffinity { await self.readLoop() } }
         let tasks = [
-            Task { await self.flushAcknowledgements() },
+            Task { await self.client.withConnectionAffinity { await self.flushAcknowledgements() } },
             Task { await self.enforceTimeouts() },
             Task { await self.maintain() },
         ]
@@ -367,6 +376,7 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Starts a run per delivery (an entry this consumer already runs only gets its new
     /// delivery count), releases the `reserved` slots and ends the read in progress.
     private func start(_ delivered: [Delivered], reserved: Int) {
+        let now = clock.now
         let (fresh, wakeWatchdog) = state.withLock { state -> ([Delivered], Bool) in
             state.reserved -= reserved
             state.reading = false
@@ -378,7 +388,7 @@ final class RedisStreamConsumer: QueueConsumer {
                     continue
                 }
                 // Far-future timeouts are capped so that the deadline cannot overflow the clock.
-                let deadline = clock.now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
+                let deadline = now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
                 state.liveHandlers += 1
                 state.runs[delivery.entryID] = Run(deliveries: delivery.deliveries, message: delivery.message, deadline: deadline, task: nil)
                 fresh.append(delivery)
@@ -395,8 +405,10 @@ final class RedisStreamConsumer: QueueConsumer {
         // The tasks are created outside the lock (their handlers finish on other threads
         // and take it), then their handles filed for cancellation; a run that was settled
         // or abandoned meanwhile has its task cancelled at once (harmless if it finished).
+        // On the cooperative pool, not on the reader's thread whose preference this code
+        // inherits: handlers are the application's code.
         let tasks = fresh.map { delivery in
-            (delivery.entryID, Task { await self.execute(delivery.entryID, delivery.message) })
+            (delivery.entryID, Task(executorPreference: globalConcurrentExecutor) { await self.execute(delivery.entryID, delivery.message) })
         }
         let orphans = state.withLock { state -> [Task<Void, Never>] in
             var orphans: [Task<Void, Never>] = []
