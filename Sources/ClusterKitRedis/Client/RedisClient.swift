@@ -143,7 +143,7 @@ public final class RedisClient: Sendable {
 
     /// The connection whose thread runs the caller (inside ``withConnectionAffinity(isolation:_:)``),
     /// else the next one round-robin.
-    private func pick() -> RedisConnection {
+    func pick() -> RedisConnection {
         if connections.count == 1 { return connections[0] }
         for connection in connections where connection.executor.isCurrentThread { return connection }
         return connections[next.add(1, ordering: .relaxed).oldValue % connections.count]

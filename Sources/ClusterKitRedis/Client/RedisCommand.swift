@@ -25,7 +25,7 @@ public struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
     public var description: String { String(decoding: arguments[0], as: UTF8.self) }
 
     /// Appends the RESP encoding (`*N\r\n$len\r\narg\r\n…`) to `buffer`.
-    func encode(into buffer: inout [UInt8]) {
+    package func encode(into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "*"))
         appendDecimal(arguments.count, to: &buffer)
         buffer.append(contentsOf: [13, 10])

@@ -177,6 +177,41 @@ actor RedisConnection {
         }
     }
 
+    // MARK: Decoding a reply on the thread
+
+    /// Runs `command` and hands its reply to `decode` on this thread, straight from hiredis
+    /// (no ``RedisReply`` tree is built), then frees it. An error reply throws
+    /// ``RedisError/Code/serverError`` without calling `decode`. Commands other callers
+    /// queued before it are written and answered first, so commands keep their order; this
+    /// one is not batched with them (it suits a connection's single reader, such as a
+    /// blocking `XREAD` loop). A broken connection throws and drops the connection, as for
+    /// ``submit(_:)``.
+    func submit<Decoded: Sendable>(_ command: RedisCommand,
+                                   decodingWith decode: @Sendable (RedisRawReply) throws(RedisError) -> Decoded) throws(RedisError) -> Decoded {
+        if case .closed = state { throw RedisError.closed }
+        if !pending.isEmpty { drain() }
+        try ensureConnected(ignoringBackoff: false)
+        guard let context = handle?.pointer else { throw RedisError.closed }
+        buffer.removeAll(keepingCapacity: true)
+        command.encode(into: &buffer)
+        statistics.commands += 1
+        statistics.batches += 1
+        let appended = buffer.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        var raw: UnsafeMutableRawPointer?
+        guard appended == REDIS_OK, redisGetReply(context, &raw) == REDIS_OK, let raw else {
+            let error = connectionError(context, while: appended == REDIS_OK ? "waiting for replies" : "queueing commands",
+                                        timeout: configuration.commandTimeout)
+            dropConnection(after: error)
+            throw error
+        }
+        defer { freeReplyObject(raw) }
+        let reply = RedisRawReply(raw.assumingMemoryBound(to: redisReply.self))
+        if reply.kind == .error { throw RedisError.serverError(String(decoding: reply.bytes, as: UTF8.self)) }
+        return try decode(reply)
+    }
+
     /// Fails `entries` with `error` and drops the broken connection.
     private func fail<Entries: Collection>(_ entries: Entries, with error: RedisError,
                                            finish: (Entries.Element, Result<[RedisReply], RedisError>) -> Void) {

@@ -1,0 +1,14 @@
+extension RedisClient {
+    /// Runs one command like ``send(_:)`` (an error reply throws
+    /// ``RedisError/Code/serverError``), but hands the reply to `decode` on the connection's
+    /// thread straight from hiredis, before it is freed, and returns what `decode` made of
+    /// it: no ``RedisReply`` tree is copied. For replies read in bulk (a stream reader's
+    /// `XREAD`), where that copy cost more than the decoding itself.
+    ///
+    /// Commands queued earlier on the connection are answered first; this one is not
+    /// auto-pipelined with concurrent callers (see ``RedisConnection/submit(_:decodingWith:)``).
+    package func send<Decoded: Sendable>(_ command: RedisCommand,
+                                         decodingReplyWith decode: @Sendable (RedisRawReply) throws(RedisError) -> Decoded) async throws(RedisError) -> Decoded {
+        try await pick().submit(command, decodingWith: decode)
+    }
+}

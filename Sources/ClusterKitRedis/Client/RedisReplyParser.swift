@@ -1,0 +1,44 @@
+import CHiredis
+
+/// Parses RESP bytes with hiredis's reply reader, exactly as a connection parses what it
+/// reads from its socket, and hands each reply to a decoder as a ``RedisRawReply`` (or a
+/// copied ``RedisReply``). For tests and the hot-path measurements: it lets a decoder run
+/// on a known reply without a server. Not thread-safe (one hiredis reader); not `Sendable`.
+package final class RedisReplyParser {
+    private let reader: UnsafeMutablePointer<redisReader>
+
+    package init() {
+        guard let reader = redisReaderCreate() else { fatalError("hiredis could not allocate a reply reader") }
+        self.reader = reader
+    }
+
+    deinit { redisReaderFree(reader) }
+
+    /// Parses the one complete reply `bytes` hold and returns what `decode` makes of it (an
+    /// error reply is passed to `decode` like any other). Throws
+    /// ``RedisError/Code/protocolError`` for malformed, incomplete or extra bytes (after
+    /// which the parser may hold a partial reply: use a new one).
+    package func decode<Decoded>(_ bytes: [UInt8], _ decode: (RedisRawReply) throws(RedisError) -> Decoded) throws(RedisError) -> Decoded {
+        let fed = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisReaderFeed(reader, $0.baseAddress, $0.count) }
+        }
+        guard fed == REDIS_OK else { throw RedisError(code: .protocolError, message: "hiredis refused the bytes") }
+        var raw: UnsafeMutableRawPointer?
+        guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
+            throw RedisError(code: .protocolError, message: "malformed reply")
+        }
+        guard let raw else { throw RedisError(code: .protocolError, message: "incomplete reply") }
+        defer { freeReplyObject(raw) }
+        var extra: UnsafeMutableRawPointer?
+        if redisReaderGetReply(reader, &extra) == REDIS_OK, let extra {
+            freeReplyObject(extra)
+            throw RedisError(code: .protocolError, message: "more than one reply")
+        }
+        return try decode(RedisRawReply(raw.assumingMemoryBound(to: redisReply.self)))
+    }
+
+    /// The one reply `bytes` hold, copied into a ``RedisReply``.
+    package func reply(_ bytes: [UInt8]) throws(RedisError) -> RedisReply {
+        try decode(bytes) { raw throws(RedisError) in raw.copied }
+    }
+}
