@@ -121,8 +121,7 @@ public final class RedisPubSub: PubSub {
         }
         let key = keyPrefix + channel
         let token = RedisPubSubEntry.newToken()
-        let command = RedisCommand("XADD", arguments: [key, "MAXLEN", "~", configuration.retention, "*"]
-                                   + RedisPubSubEntry.fields(envelope, token: token))
+        let command = RedisPubSubEntry.xadd(key: key, retention: configuration.retention, envelope: envelope, token: token)
         let deadline = ContinuousClock.now + configuration.publishRetryTimeout
         var attempt = 0
         // Set when a connection broke after the XADD was written: before writing it again,

@@ -4,14 +4,20 @@ import ClusterKit
 /// token (lets a publisher whose connection broke find out whether its entry was added),
 /// `n` = publisher node ID, `r` = routing (`a` all, `s` skipSelf, `o` onlySelf), `d` = the
 /// payload as raw bytes (binary-safe bulk string). The channel is the stream's key.
-enum RedisPubSubEntry {
+/// Read back by ``RedisPubSubReplyDecoder``.
+package enum RedisPubSubEntry {
+    /// The `XADD` of one publish: `XADD <key> MAXLEN ~ <retention> * t <token> n … r … d …`.
+    package static func xadd(key: String, retention: Int, envelope: PubSubEnvelope, token: String) -> RedisCommand {
+        RedisCommand("XADD", arguments: [key, "MAXLEN", "~", retention, "*"] + fields(envelope, token: token))
+    }
+
     static func fields(_ envelope: PubSubEnvelope, token: String) -> [any RedisArgument] {
         let routing = envelope.skipSelf ? "s" : envelope.onlySelf ? "o" : "a"
         return ["t", token, "n", envelope.publisherID.rawValue, "r", routing, "d", envelope.payload]
     }
 
     /// A new publish token (128 random bits, base 36).
-    static func newToken() -> String {
+    package static func newToken() -> String {
         String(UInt64.random(in: 0 ... .max), radix: 36) + "." + String(UInt64.random(in: 0 ... .max), radix: 36)
     }
 
@@ -26,34 +32,4 @@ enum RedisPubSubEntry {
         end
         return 0
         """)
-
-    /// The envelope of one `[id, [field, value, …]]` entry; `nil` for an entry this adapter
-    /// did not write (missing fields), which is skipped.
-    static func decode(_ entry: RedisReply, channel: String) throws(RedisError) -> (RedisStreamID, PubSubEnvelope?) {
-        let parts = try entry.array()
-        guard parts.count == 2, let idBytes = try parts[0].bytes() else { throw entry.unexpected("a stream entry") }
-        let id = try RedisStreamID(parsing: idBytes)
-        guard case .array(let flat) = parts[1] else { return (id, nil) }
-        var publisher: String?
-        var routing = "a"
-        var payload: [UInt8]?
-        var index = 0
-        while index + 1 < flat.count {
-            // Field names are one byte; compared as bytes (no String per field).
-            let name = try flat[index].bytes() ?? []
-            if name.count == 1 {
-                switch name[0] {
-                case UInt8(ascii: "n"): publisher = String(decoding: try flat[index + 1].bytes() ?? [], as: UTF8.self)
-                case UInt8(ascii: "r"): routing = String(decoding: try flat[index + 1].bytes() ?? [], as: UTF8.self)
-                case UInt8(ascii: "d"): payload = try flat[index + 1].bytes() ?? []
-                default: break
-                }
-            }
-            index += 2
-        }
-        guard let publisher, !publisher.isEmpty, let payload else { return (id, nil) }
-        let envelope = PubSubEnvelope(channel: channel, payload: payload, publisherID: NodeID(publisher),
-                                      skipSelf: routing == "s", onlySelf: routing == "o")
-        return (id, envelope)
-    }
 }
