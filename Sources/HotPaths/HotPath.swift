@@ -92,15 +92,15 @@ struct HotPath: Sendable {
             return elements
         },
         HotPath(name: "redis-xadd-encode") { iterations in
-            // Per publish: the pub/sub XADD built and encoded into the connection's buffer.
+            // Per publish: a new token, the pub/sub XADD built and encoded into the connection's buffer.
             let envelope = PubSubEnvelope(channel: "bench-1", payload: [UInt8](repeating: 0x78, count: 64),
                                           publisherID: NodeID("vm-123456-1a2b3c4"))
-            let token = RedisPubSubEntry.newToken()
+            let writer = RedisPubSubEntry.Writer(keyPrefix: "bench:pubsub:", retention: 10_000, publisherID: envelope.publisherID)
             var buffer: [UInt8] = []
             var bytes = 0
             for _ in 0..<iterations {
                 buffer.removeAll(keepingCapacity: true)
-                RedisPubSubEntry.xadd(key: "bench:pubsub:bench-1", retention: 10_000, envelope: envelope, token: token).encode(into: &buffer)
+                writer.xadd(envelope, token: RedisPubSubEntry.newTokenBytes()).encode(into: &buffer)
                 bytes += buffer.count
             }
             return bytes

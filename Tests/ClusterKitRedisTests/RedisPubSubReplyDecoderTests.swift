@@ -74,12 +74,17 @@ struct RedisPubSubReplyDecoderTests {
     @Test func decodesWhatThePublisherWroteOnARealServer() async throws {
         let client = try await makeClient()
         defer { Task { await client.close() } }
-        let key = uniquePrefix("decoder") + "stream"
+        let prefix = uniquePrefix("decoder")
+        let key = prefix + "c"
+        // The writer's own node (publisher-0) and another one (publisher-1).
+        let writer = RedisPubSubEntry.Writer(keyPrefix: prefix, retention: 100, publisherID: NodeID("publisher-0"))
         let payloads: [[UInt8]] = [[0, 1, 2, 13, 10], Array(repeating: 0x78, count: 70_000), []]
         for (index, payload) in payloads.enumerated() {
             let envelope = PubSubEnvelope(channel: "c", payload: payload, publisherID: NodeID("publisher-\(index % 2)"),
                                           skipSelf: index == 1)
-            try await client.send(RedisPubSubEntry.xadd(key: key, retention: 100, envelope: envelope, token: RedisPubSubEntry.newToken()))
+            let token = RedisPubSubEntry.newTokenBytes()
+            #expect(token.count >= 3 && token.contains(UInt8(ascii: ".")))
+            try await client.send(writer.xadd(envelope, token: token))
         }
         let entries = try await client.send(RedisCommand("XRANGE", key, "-", "+")) { raw throws(RedisError) in
             try RedisPubSubReplyDecoder.entries(raw, channel: "c")
