@@ -58,6 +58,8 @@ actor RedisConnection {
     private var pending: [Pending] = []
     private var drainScheduled = false
     private var buffer: [UInt8] = []
+    /// The arena replies decoded with ``submit(_:decodingWith:)`` are parsed into.
+    private var flatReply: RedisFlatReply?
     /// Batches written and commands they carried since the connection was created (for
     /// tests and diagnostics: commands / batches is the auto-pipelining factor).
     private(set) var statistics = Statistics()
@@ -199,15 +201,21 @@ actor RedisConnection {
         let appended = buffer.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
-        var raw: UnsafeMutableRawPointer?
-        guard appended == REDIS_OK, redisGetReply(context, &raw) == REDIS_OK, let raw else {
+        // Parsed into this connection's reusable arena rather than hiredis's reply tree.
+        let flat = flatReply ?? RedisFlatReply()
+        flatReply = flat
+        var parsed = (status: REDIS_ERR, complete: false)
+        if appended == REDIS_OK, let reader = clusterkit_context_reader(context) {
+            parsed = flat.parse(with: reader) { redisGetReply(context, &$0) }
+        }
+        guard parsed.status == REDIS_OK, parsed.complete else {
             let error = connectionError(context, while: appended == REDIS_OK ? "waiting for replies" : "queueing commands",
                                         timeout: configuration.commandTimeout)
             dropConnection(after: error)
             throw error
         }
-        defer { freeReplyObject(raw) }
-        let reply = RedisRawReply(raw.assumingMemoryBound(to: redisReply.self))
+        defer { flat.trim() }
+        let reply = flat.reply
         if reply.kind == .error { throw RedisError.serverError(String(decoding: reply.bytes, as: UTF8.self)) }
         return try decode(reply)
     }

@@ -1,12 +1,13 @@
 import CHiredis
 
-/// A view of one node of a reply as hiredis parsed it, for decoders that read a reply on
-/// the connection's thread (``RedisClient/send(_:decodingReplyWith:)``) instead of copying
-/// it into a ``RedisReply`` tree first: a stream read then costs the decoder's own
-/// allocations only (e.g. one per payload), not one Swift array per reply node.
+/// One reply as hiredis parsed it into a ``RedisFlatReply`` arena, for decoders that read a
+/// reply on the connection's thread (``RedisClient/send(_:decodingReplyWith:)``) instead of
+/// copying it into a ``RedisReply`` tree first: a stream read then costs the decoder's own
+/// allocations only (e.g. one per payload), neither hiredis's two allocations per reply
+/// element nor one Swift array per reply node.
 ///
-/// Valid only for the duration of the decode call that received it: the reply is freed right
-/// after, so neither the view nor its ``bytes`` may be kept. It is not `Sendable`.
+/// Valid only for the duration of the decode call that received it: the arena is reused
+/// for the next reply, so neither the view nor its ``bytes`` may be kept. Not `Sendable`.
 package struct RedisRawReply {
     /// The reply types of RESP2.
     package enum Kind: Sendable, Hashable {
@@ -15,12 +16,18 @@ package struct RedisRawReply {
         case unknown
     }
 
-    private let pointer: UnsafePointer<redisReply>
+    private let flat: UnsafePointer<clusterkit_flat_reply>
+    private let index: Int
 
-    init(_ pointer: UnsafePointer<redisReply>) { self.pointer = pointer }
+    init(_ flat: UnsafePointer<clusterkit_flat_reply>, index: Int = 0) {
+        self.flat = flat
+        self.index = index
+    }
+
+    private var node: clusterkit_flat_node { flat.pointee.nodes[index] }
 
     package var kind: Kind {
-        switch pointer.pointee.type {
+        switch node.type {
         case REDIS_REPLY_STRING: .bulk
         case REDIS_REPLY_ARRAY: .array
         case REDIS_REPLY_INTEGER: .integer
@@ -33,35 +40,48 @@ package struct RedisRawReply {
 
     /// The elements of an array reply, 0 for any other kind.
     package var count: Int {
-        pointer.pointee.type == REDIS_REPLY_ARRAY ? Int(pointer.pointee.elements) : 0
+        let node = node
+        return node.type == REDIS_REPLY_ARRAY ? Int(node.elements) : 0
     }
 
-    /// Element `index` (`0 ..< count`) of an array reply; a missing element reads as null.
-    package subscript(index: Int) -> RedisRawReply? {
-        precondition(index >= 0 && index < count, "reply element \(index) out of 0..<\(count)")
-        return clusterkit_redis_element(pointer, index).map { RedisRawReply(UnsafePointer($0)) }
+    /// The elements of an array reply in order (none for other kinds); each step is O(1).
+    package var elements: Elements { Elements(flat: flat, position: index + 1, remaining: count) }
+
+    /// Element `position` (`0 ..< count`) of an array reply (O(position): prefer
+    /// ``elements`` to walk an array).
+    package subscript(position: Int) -> RedisRawReply? {
+        precondition(position >= 0 && position < count, "reply element \(position) out of 0..<\(count)")
+        var child = index + 1
+        for _ in 0..<position { child = Int(flat.pointee.nodes[child].end) }
+        return RedisRawReply(flat, index: child)
     }
 
     /// The bytes of a bulk, status or error reply (empty for other kinds). Points into the
-    /// reply: copy what must outlive the decode call.
+    /// arena: copy what must outlive the decode call.
     package var bytes: UnsafeRawBufferPointer {
-        let r = pointer.pointee
-        switch r.type {
-        case REDIS_REPLY_STRING, REDIS_REPLY_STATUS, REDIS_REPLY_ERROR:
-            guard let str = r.str else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-            return UnsafeRawBufferPointer(start: str, count: Int(r.len))
-        default:
-            return UnsafeRawBufferPointer(start: nil, count: 0)
-        }
+        let node = node
+        guard node.len > 0, let base = flat.pointee.bytes else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + Int(node.offset), count: Int(node.len))
     }
 
     /// The value of an integer reply, 0 for other kinds.
     package var integer: Int64 {
-        pointer.pointee.type == REDIS_REPLY_INTEGER ? Int64(pointer.pointee.integer) : 0
+        let node = node
+        return node.type == REDIS_REPLY_INTEGER ? Int64(node.integer) : 0
     }
 
     /// The whole reply as a ``RedisReply`` (a copy).
-    package var copied: RedisReply { RedisReply(copying: pointer) }
+    package var copied: RedisReply {
+        switch kind {
+        case .bulk: .bulk(Array(bytes))
+        case .status: .status(String(decoding: bytes, as: UTF8.self))
+        case .error: .error(String(decoding: bytes, as: UTF8.self))
+        case .integer: .integer(integer)
+        case .null: .null
+        case .array: .array(elements.map { $0.copied })
+        case .unknown: .error("unsupported reply type \(node.type)")
+        }
+    }
 
     /// A ``RedisError/Code/protocolError`` saying the reply is not what `expected` describes.
     package func unexpected(_ expected: String) -> RedisError {
@@ -75,5 +95,60 @@ package struct RedisRawReply {
         case .unknown: "an unknown reply type"
         }
         return RedisError(code: .protocolError, message: "expected \(expected) reply, got \(shape)")
+    }
+
+    /// The elements of an array reply, in order.
+    package struct Elements: Sequence, IteratorProtocol {
+        fileprivate let flat: UnsafePointer<clusterkit_flat_reply>
+        fileprivate var position: Int
+        fileprivate var remaining: Int
+
+        package mutating func next() -> RedisRawReply? {
+            guard remaining > 0 else { return nil }
+            remaining -= 1
+            let element = RedisRawReply(flat, index: position)
+            position = Int(flat.pointee.nodes[position].end)
+            return element
+        }
+
+        package var underestimatedCount: Int { remaining }
+    }
+}
+
+/// The arena hiredis parses decoded replies into (see `clusterkit_flat_reply` in CHiredis):
+/// reused from reply to reply, so parsing allocates only when a reply is larger than any
+/// before it. Used on one thread at a time (its connection's, or a ``RedisReplyParser``'s
+/// owner).
+final class RedisFlatReply {
+    let pointer: UnsafeMutablePointer<clusterkit_flat_reply>
+
+    init() {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: clusterkit_flat_reply())
+    }
+
+    deinit {
+        clusterkit_flat_release(pointer)
+        pointer.deallocate()
+    }
+
+    /// Parses the next reply from `reader` into the arena: `parse` runs hiredis (e.g.
+    /// `redisGetReply`) while the arena's functions are installed; returns its status and
+    /// whether a whole reply was parsed.
+    func parse(with reader: UnsafeMutablePointer<redisReader>, _ parse: (_ reply: inout UnsafeMutableRawPointer?) -> Int32) -> (status: Int32, complete: Bool) {
+        let saved = clusterkit_flat_install(reader, pointer)
+        var reply: UnsafeMutableRawPointer?
+        let status = parse(&reply)
+        clusterkit_flat_restore(reader, saved)
+        return (status, reply != nil)
+    }
+
+    /// The parsed reply (valid until the next parse).
+    var reply: RedisRawReply { RedisRawReply(UnsafePointer(pointer)) }
+
+    /// Gives memory back after an unusually large reply (a large payload), so a connection
+    /// does not keep the largest reply it ever read.
+    func trim() {
+        if pointer.pointee.bytes_capacity > 1 << 20 || pointer.pointee.capacity > 1 << 16 { clusterkit_flat_release(pointer) }
     }
 }

@@ -1,8 +1,8 @@
 import ClusterKit
 import Glibc
 
-/// Decodes the stream replies the pub/sub reader receives (`XREAD`, `XRANGE`) straight from
-/// hiredis's reply (``RedisRawReply``) into envelopes, on the reader connection's thread.
+/// Decodes the stream replies the pub/sub reader receives (`XREAD`, `XRANGE`) as hiredis parsed
+/// them (``RedisRawReply``) into envelopes, on the reader connection's thread.
 ///
 /// An entry is `[id, [field, value, …]]` (fields as written by ``RedisPubSubEntry``). An
 /// entry whose fields are missing, lack the publisher or the payload, or are not an array is
@@ -37,10 +37,11 @@ package enum RedisPubSubReplyDecoder {
         }
         var streams: [Stream] = []
         streams.reserveCapacity(reply.count)
-        for index in 0..<reply.count {
-            guard let stream = reply[index], stream.count == 2, let key = stream[0], key.kind == .bulk,
-                  key.bytes.count >= keyPrefixLength, let list = stream[1] else {
-                throw (reply[index] ?? reply).unexpected("a [key, entries] stream")
+        for stream in reply.elements {
+            var parts = stream.elements
+            guard stream.count == 2, let key = parts.next(), key.kind == .bulk, key.bytes.count >= keyPrefixLength,
+                  let list = parts.next() else {
+                throw stream.unexpected("a [key, entries] stream")
             }
             let channel = String(decoding: UnsafeRawBufferPointer(rebasing: key.bytes[keyPrefixLength...]), as: UTF8.self)
             streams.append(Stream(channel: channel, entries: try entries(list, channel: channel)))
@@ -54,8 +55,7 @@ package enum RedisPubSubReplyDecoder {
         var entries: [Entry] = []
         entries.reserveCapacity(list.count)
         var publisher: NodeID?
-        for index in 0..<list.count {
-            guard let entry = list[index] else { throw list.unexpected("an array of stream entries") }
+        for entry in list.elements {
             entries.append(try decode(entry, channel: channel, lastPublisher: &publisher))
         }
         return entries
@@ -64,16 +64,19 @@ package enum RedisPubSubReplyDecoder {
     /// One `[id, [field, value, …]]` entry. `lastPublisher` is the previous entry's
     /// publisher: reused (not rebuilt from bytes) when this entry has the same one.
     static func decode(_ entry: RedisRawReply, channel: String, lastPublisher: inout NodeID?) throws(RedisError) -> Entry {
-        guard entry.count == 2, let idReply = entry[0], idReply.kind == .bulk else { throw entry.unexpected("a stream entry") }
+        var parts = entry.elements
+        guard entry.count == 2, let idReply = parts.next(), idReply.kind == .bulk, let fields = parts.next() else {
+            throw entry.unexpected("a stream entry")
+        }
         let id = try RedisStreamID(parsing: idReply.bytes)
-        guard let fields = entry[1], fields.kind == .array else { return Entry(id: id, envelope: nil) }
+        guard fields.kind == .array else { return Entry(id: id, envelope: nil) }
         var publisherBytes: UnsafeRawBufferPointer?
         var routing = UInt8(ascii: "a")
         var payload: UnsafeRawBufferPointer?
-        var index = 0
-        while index + 1 < fields.count {
+        var pairs = fields.elements
+        while let name = pairs.next(), let value = pairs.next() {
             // Field names are one byte; values are read where they are only when needed.
-            if let name = fields[index], name.bytes.count == 1, let value = fields[index + 1] {
+            if name.bytes.count == 1 {
                 switch name.bytes[0] {
                 case UInt8(ascii: "n"): publisherBytes = value.bytes
                 case UInt8(ascii: "r"): routing = value.bytes.count == 1 ? value.bytes[0] : UInt8(ascii: "a")
@@ -81,7 +84,6 @@ package enum RedisPubSubReplyDecoder {
                 default: break
                 }
             }
-            index += 2
         }
         guard let publisherBytes, !publisherBytes.isEmpty, let payload else { return Entry(id: id, envelope: nil) }
         let publisherID: NodeID
