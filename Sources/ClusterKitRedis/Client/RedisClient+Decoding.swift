@@ -1,8 +1,9 @@
 extension RedisClient {
     /// Runs one command like ``send(_:)`` (an error reply throws
     /// ``RedisError/Code/serverError``), but hands the reply to `decode` on the connection's
-    /// thread straight from hiredis, before it is freed, and returns what `decode` made of
-    /// it: no ``RedisReply`` tree is copied. For replies read in bulk (a stream reader's
+    /// thread as hiredis parsed it into the connection's reusable arena (``RedisRawReply``),
+    /// and returns what `decode` made of it: neither hiredis's reply tree nor a
+    /// ``RedisReply`` tree is built. For replies read in bulk (a stream reader's
     /// `XREAD`), where that copy cost more than the decoding itself.
     ///
     /// Commands queued earlier on the connection are answered first; this one is not

@@ -181,8 +181,8 @@ actor RedisConnection {
 
     // MARK: Decoding a reply on the thread
 
-    /// Runs `command` and hands its reply to `decode` on this thread, straight from hiredis
-    /// (no ``RedisReply`` tree is built), then frees it. An error reply throws
+    /// Runs `command` and hands its reply to `decode` on this thread, parsed by hiredis into
+    /// this connection's reusable ``RedisFlatReply`` arena (no reply tree is built). An error reply throws
     /// ``RedisError/Code/serverError`` without calling `decode`. Commands other callers
     /// queued before it are written and answered first, so commands keep their order; this
     /// one is not batched with them (it suits a connection's single reader, such as a
