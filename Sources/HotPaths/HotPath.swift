@@ -66,9 +66,66 @@ struct HotPath: Sendable {
             return iterations
         },
         redisQueueJob,
+        HotPath(name: "redis-xread-decode") { iterations in
+            // Per delivered entry: hiredis parses an XREAD reply of 100 pub/sub entries
+            // (64-byte payloads, as in `clusterkit bench`) and RedisPubSubReplyDecoder turns
+            // it into envelopes, as the pub/sub reader does on its connection's thread.
+            let parser = RedisReplyParser()
+            let reply = xreadReply
+            var delivered = 0
+            for _ in 0..<iterations / xreadEntries {
+                let streams = try parser.decode(reply) { raw throws(RedisError) in
+                    try RedisPubSubReplyDecoder.xread(raw, keyPrefixLength: "bench:pubsub:".utf8.count)
+                }
+                for stream in streams { for entry in stream.entries where entry.envelope != nil { delivered += 1 } }
+            }
+            return delivered
+        },
+        HotPath(name: "redis-xread-copy") { iterations in
+            // Per entry: the same reply parsed and copied into a RedisReply tree, the generic
+            // path of every other command (and of the pub/sub reader before the decoder).
+            let parser = RedisReplyParser()
+            let reply = xreadReply
+            var elements = 0
+            for _ in 0..<iterations / xreadEntries {
+                elements += try parser.reply(reply).array().count
+            }
+            return elements
+        },
+        HotPath(name: "redis-xadd-encode") { iterations in
+            // Per publish: a new token, the pub/sub XADD built and encoded into the connection's buffer.
+            let envelope = PubSubEnvelope(channel: "bench-1", payload: [UInt8](repeating: 0x78, count: 64),
+                                          publisherID: NodeID("vm-123456-1a2b3c4"))
+            let writer = RedisPubSubEntry.Writer(keyPrefix: "bench:pubsub:", retention: 10_000, publisherID: envelope.publisherID)
+            var buffer: [UInt8] = []
+            var bytes = 0
+            for _ in 0..<iterations {
+                buffer.removeAll(keepingCapacity: true)
+                writer.xadd(envelope, token: RedisPubSubEntry.newTokenBytes()).encode(into: &buffer)
+                bytes += buffer.count
+            }
+            return bytes
+        },
     ]
 
     static let keys = (0..<1024).map { "key:\($0)" }
+
+    /// Entries per `XREAD` reply in the decode paths (the reader's default `readCount`).
+    static let xreadEntries = 100
+
+    /// The RESP bytes of an `XREAD` reply of one stream with ``xreadEntries`` entries as the
+    /// pub/sub adapter writes them.
+    static let xreadReply: [UInt8] = {
+        func bulk(_ bytes: [UInt8]) -> String { "$\(bytes.count)\r\n" + String(decoding: bytes, as: UTF8.self) + "\r\n" }
+        func bulk(_ text: String) -> String { bulk(Array(text.utf8)) }
+        var text = "*1\r\n*2\r\n" + bulk("bench:pubsub:bench-1") + "*\(xreadEntries)\r\n"
+        for index in 0..<xreadEntries {
+            text += "*2\r\n" + bulk("1732320000000-\(index)") + "*8\r\n"
+            text += bulk("t") + bulk("3w5e11264sgsf.1y2p0ij32e8e7") + bulk("n") + bulk("vm-123456-1a2b3c4")
+            text += bulk("r") + bulk("a") + bulk("d") + bulk([UInt8](repeating: 0x78, count: 64))
+        }
+        return Array(text.utf8)
+    }()
 
     static func memoryCache() async throws -> MemoryCacheStore<ContinuousClock> {
         let store = MemoryCacheStore(backend: MemoryBackend(), appName: "bench", configuration: .init(maximumEntries: 4096))

@@ -4,6 +4,8 @@
 //   clusterkit-hotpaths --measure [NAME…]      one JSON line per path: allocations and
 //                                              nanoseconds per operation
 //   clusterkit-hotpaths NAME ITERATIONS        just run one path (for a profiler)
+//   clusterkit-hotpaths NAME ITERATIONS URL    just run one server path (ServerHotPath.swift)
+//                                              against the server at URL (for a profiler)
 //
 // --measure runs each path at 2,000 and at 12,000 iterations and divides the difference of
 // the two runs' allocation calls (counted by CMallocCounter, the whole process) by 10,000:
@@ -46,7 +48,7 @@ func fail(_ message: String, status: Int32) -> Never {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: clusterkit-hotpaths --list | --measure [NAME…] | NAME ITERATIONS (names: \(HotPath.all.map(\.name).joined(separator: ", ")))"
+let usage = "usage: clusterkit-hotpaths --list | --measure [NAME…] | NAME ITERATIONS [URL] (names: \(HotPath.all.map(\.name).joined(separator: ", ")); with a server URL: \(ServerHotPath.all.map(\.name).joined(separator: ", ")))"
 let work: @Sendable () async throws -> [String]
 switch arguments.first {
 case "--list":
@@ -62,6 +64,12 @@ case "--measure":
         for path in paths { lines.append(String(decoding: try encoder.encode(try await measure(path)), as: UTF8.self)) }
         return lines
     }
+case let name? where arguments.count == 3:
+    guard let path = ServerHotPath.all.first(where: { $0.name == name }), let iterations = Int(arguments[1]), iterations >= 0 else {
+        fail(usage, status: 2)
+    }
+    let url = arguments[2]
+    work = { ["\(path.name) \(iterations) \(try await path.run(url, iterations))"] }
 default:
     guard arguments.count == 2, let path = HotPath.all.first(where: { $0.name == arguments[0] }),
           let iterations = Int(arguments[1]), iterations >= 0 else { fail(usage, status: 2) }

@@ -89,7 +89,12 @@ public final class PubSubLocalDispatcher<C: Clock>: Sendable where C.Duration ==
     /// Delivers `envelope` to this node's subscriptions of its channel, if the routing
     /// options allow this node to receive it. Returns how many subscriptions took it
     /// (immediately or into a debounce window).
+    ///
+    /// Specialised for `ContinuousClock` (what every adapter uses): called from another
+    /// module, the generic body looked up the metadata of `Entry`, its dictionary and array
+    /// at run time on every call — about 15 % of a Redis pub/sub fan-out run under callgrind.
     @discardableResult
+    @_specialize(where C == ContinuousClock)
     public func dispatch(_ envelope: PubSubEnvelope) -> Int {
         guard envelope.isDeliverable(to: nodeID) else { return 0 }
         let message = envelope.message(for: nodeID)

@@ -143,14 +143,17 @@ public final class RedisClient: Sendable {
 
     /// The connection whose thread runs the caller (inside ``withConnectionAffinity(isolation:_:)``),
     /// else the next one round-robin.
-    private func pick() -> RedisConnection {
+    func pick() -> RedisConnection {
         if connections.count == 1 { return connections[0] }
         for connection in connections where connection.executor.isCurrentThread { return connection }
         return connections[next.add(1, ordering: .relaxed).oldValue % connections.count]
     }
 
+    /// Whether ``close()`` has been called.
+    var isClosed: Bool { closed.load(ordering: .relaxed) }
+
     private func submit(_ commands: [RedisCommand], on connection: RedisConnection) async throws(RedisError) -> [RedisReply] {
-        if closed.load(ordering: .relaxed) { throw RedisError.closed }
+        if isClosed { throw RedisError.closed }
         do {
             return try await connection.submit(commands)
         } catch let error as RedisError {

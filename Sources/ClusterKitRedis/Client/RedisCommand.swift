@@ -24,25 +24,31 @@ public struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
     /// The command name only (arguments may be secrets or large values).
     public var description: String { String(decoding: arguments[0], as: UTF8.self) }
 
-    /// Appends the RESP encoding (`*N\r\n$len\r\narg\r\n…`) to `buffer`.
-    func encode(into buffer: inout [UInt8]) {
+    /// Appends the RESP encoding (`*N\r\n$len\r\narg\r\n…`) to `buffer`. Byte by byte, with
+    /// no temporary arrays or strings (array literals and `String(count)` per argument cost
+    /// ~7.5k instructions for a 14-argument `XADD` under callgrind).
+    package func encode(into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "*"))
-        appendDecimal(arguments.count, to: &buffer)
-        buffer.append(contentsOf: [13, 10])
+        Self.appendDecimal(arguments.count, to: &buffer)
+        buffer.append(13)
+        buffer.append(10)
         for argument in arguments {
             buffer.append(UInt8(ascii: "$"))
-            appendDecimal(argument.count, to: &buffer)
-            buffer.append(contentsOf: [13, 10])
+            Self.appendDecimal(argument.count, to: &buffer)
+            buffer.append(13)
+            buffer.append(10)
             buffer.append(contentsOf: argument)
-            buffer.append(contentsOf: [13, 10])
+            buffer.append(13)
+            buffer.append(10)
         }
     }
 
-    private func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
-        if value < 10 {
-            buffer.append(UInt8(ascii: "0") + UInt8(value))
-        } else {
-            buffer.append(contentsOf: String(value).utf8)
+    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        while divisor > 0 {
+            buffer.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
         }
     }
 }

@@ -58,6 +58,8 @@ actor RedisConnection {
     private var pending: [Pending] = []
     private var drainScheduled = false
     private var buffer: [UInt8] = []
+    /// The arena replies decoded with ``submit(_:decodingWith:)`` are parsed into.
+    private var flatReply: RedisFlatReply?
     /// Batches written and commands they carried since the connection was created (for
     /// tests and diagnostics: commands / batches is the auto-pipelining factor).
     private(set) var statistics = Statistics()
@@ -175,6 +177,47 @@ actor RedisConnection {
             finish(entry, .success(replies))
             entries.formIndex(after: &position)
         }
+    }
+
+    // MARK: Decoding a reply on the thread
+
+    /// Runs `command` and hands its reply to `decode` on this thread, parsed by hiredis into
+    /// this connection's reusable ``RedisFlatReply`` arena (no reply tree is built). An error reply throws
+    /// ``RedisError/Code/serverError`` without calling `decode`. Commands other callers
+    /// queued before it are written and answered first, so commands keep their order; this
+    /// one is not batched with them (it suits a connection's single reader, such as a
+    /// blocking `XREAD` loop). A broken connection throws and drops the connection, as for
+    /// ``submit(_:)``.
+    func submit<Decoded: Sendable>(_ command: RedisCommand,
+                                   decodingWith decode: @Sendable (RedisRawReply) throws(RedisError) -> Decoded) throws(RedisError) -> Decoded {
+        if case .closed = state { throw RedisError.closed }
+        if !pending.isEmpty { drain() }
+        try ensureConnected(ignoringBackoff: false)
+        guard let context = handle?.pointer else { throw RedisError.closed }
+        buffer.removeAll(keepingCapacity: true)
+        command.encode(into: &buffer)
+        statistics.commands += 1
+        statistics.batches += 1
+        let appended = buffer.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        // Parsed into this connection's reusable arena rather than hiredis's reply tree.
+        let flat = flatReply ?? RedisFlatReply()
+        flatReply = flat
+        var parsed = (status: REDIS_ERR, complete: false)
+        if appended == REDIS_OK, let reader = clusterkit_context_reader(context) {
+            parsed = flat.parse(with: reader) { redisGetReply(context, &$0) }
+        }
+        guard parsed.status == REDIS_OK, parsed.complete else {
+            let error = connectionError(context, while: appended == REDIS_OK ? "waiting for replies" : "queueing commands",
+                                        timeout: configuration.commandTimeout)
+            dropConnection(after: error)
+            throw error
+        }
+        defer { flat.trim() }
+        let reply = flat.reply
+        if reply.kind == .error { throw RedisError.serverError(String(decoding: reply.bytes, as: UTF8.self)) }
+        return try decode(reply)
     }
 
     /// Fails `entries` with `error` and drops the broken connection.

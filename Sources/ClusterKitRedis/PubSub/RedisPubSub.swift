@@ -53,6 +53,7 @@ public final class RedisPubSub: PubSub {
     private let dispatcher: PubSubLocalDispatcher<ContinuousClock>
     private let reader: RedisPubSubReader
     private let keyPrefix: String
+    private let writer: RedisPubSubEntry.Writer
     private let closed = Atomic<Bool>(false)
 
     /// A node publishing with `client` and reading with `readerClient`, a client used for
@@ -65,6 +66,7 @@ public final class RedisPubSub: PubSub {
         self.nodeID = nodeID
         self.configuration = configuration
         self.keyPrefix = "\(appName):\(Primitive.pubsub.keyRole):"
+        self.writer = RedisPubSubEntry.Writer(keyPrefix: keyPrefix, retention: configuration.retention, publisherID: nodeID)
         let dispatcher = PubSubLocalDispatcher(nodeID: nodeID, clock: ContinuousClock())
         self.dispatcher = dispatcher
         self.reader = RedisPubSubReader(connection: readerClient, dispatcher: dispatcher, keyPrefix: keyPrefix,
@@ -119,10 +121,8 @@ public final class RedisPubSub: PubSub {
         guard payload.count <= configuration.maxPayloadSize else {
             throw PubSubError(code: .payloadTooLarge, message: "payload of \(payload.count) bytes exceeds the limit of \(configuration.maxPayloadSize) bytes")
         }
-        let key = keyPrefix + channel
-        let token = RedisPubSubEntry.newToken()
-        let command = RedisCommand("XADD", arguments: [key, "MAXLEN", "~", configuration.retention, "*"]
-                                   + RedisPubSubEntry.fields(envelope, token: token))
+        let token = RedisPubSubEntry.newTokenBytes()
+        let command = writer.xadd(envelope, token: token)
         let deadline = ContinuousClock.now + configuration.publishRetryTimeout
         var attempt = 0
         // Set when a connection broke after the XADD was written: before writing it again,
@@ -131,7 +131,7 @@ public final class RedisPubSub: PubSub {
         while true {
             do {
                 if mayHaveBeenAdded {
-                    let found = try await client.evaluate(RedisPubSubEntry.containsToken, keys: [key],
+                    let found = try await client.evaluate(RedisPubSubEntry.containsToken, keys: [keyPrefix + channel],
                                                           arguments: [token, configuration.retention]).integer()
                     if found == 1 { return }
                     mayHaveBeenAdded = false

@@ -1,12 +1,12 @@
 /// A Redis stream entry ID (`<milliseconds>-<sequence>`), ordered as Redis orders them.
-struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConvertible {
-    var milliseconds: UInt64
-    var sequence: UInt64
+package struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    package var milliseconds: UInt64
+    package var sequence: UInt64
 
     /// `0-0`: before every entry (reading from it returns the whole stream).
-    static let zero = RedisStreamID(milliseconds: 0, sequence: 0)
+    package static let zero = RedisStreamID(milliseconds: 0, sequence: 0)
 
-    init(milliseconds: UInt64, sequence: UInt64) {
+    package init(milliseconds: UInt64, sequence: UInt64) {
         self.milliseconds = milliseconds
         self.sequence = sequence
     }
@@ -14,7 +14,7 @@ struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// Parses `1700000000000-3`; throws ``RedisError/Code/protocolError`` otherwise.
     /// Parsed straight from the bytes (it runs once per delivered entry: going through a
     /// String and `split` cost ~7k instructions per ID under callgrind).
-    init(parsing bytes: [UInt8]) throws(RedisError) {
+    package init<Bytes: Collection<UInt8>>(parsing bytes: Bytes) throws(RedisError) {
         var parts: (UInt64, UInt64) = (0, 0)
         var digits = (0, 0)
         var second = false
@@ -50,13 +50,13 @@ struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConvertible {
         self.init(milliseconds: parts.0, sequence: parts.1)
     }
 
-    static func < (lhs: RedisStreamID, rhs: RedisStreamID) -> Bool {
+    package static func < (lhs: RedisStreamID, rhs: RedisStreamID) -> Bool {
         (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
     }
 
-    var description: String { "\(milliseconds)-\(sequence)" }
+    package var description: String { "\(milliseconds)-\(sequence)" }
 }
 
 extension RedisStreamID: RedisArgument {
-    var redisBytes: [UInt8] { Array(description.utf8) }
+    package var redisBytes: [UInt8] { Array(description.utf8) }
 }
