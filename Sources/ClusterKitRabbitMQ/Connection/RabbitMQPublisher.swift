@@ -24,7 +24,7 @@ actor RabbitMQPublisher {
 
     private struct Pending {
         var message: AMQPOutgoing
-        var continuation: CheckedContinuation<Void, any Error>
+        var continuation: UnsafeContinuation<Void, any Error>
         var deadline: ContinuousClock.Instant
         var sequence: UInt64?
         var returned: RabbitMQError?
@@ -80,7 +80,7 @@ actor RabbitMQPublisher {
             await withCheckedContinuation { roomWaiters.append($0) }
         }
         guard !closed else { throw RabbitMQError(code: .closed, message: "the publisher is closed") }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             nextID += 1
             let id = nextID
             pending[id] = Pending(message: message, continuation: continuation, deadline: deadline)
@@ -199,7 +199,7 @@ actor RabbitMQPublisher {
                 // The first copy may have reached the queue: the copy counts as a new attempt.
                 entry.resent = true
                 entry.message.headers = entry.message.headers.map { key, value in
-                    key == RabbitMQMessageCodec.attemptKey ? (key, String((Int(value) ?? 1) + 1)) : (key, value)
+                    key == RabbitMQMessageCodec.attemptKey ? (key, .int((value.integer ?? 1) + 1)) : (key, value)
                 }
                 pending[id] = entry
             }
