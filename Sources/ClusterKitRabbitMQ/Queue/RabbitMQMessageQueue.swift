@@ -27,7 +27,9 @@ import Glibc
 ///   `…:inflight:1e1` … `…:inflight:1e4` (10 … 10 000 each): a pulled message registers
 ///   one unit marker, a push consumer the decimal digits of the number it holds (see
 ///   ``RabbitMQQueueTopology``). Markers live on the holding connection, so a node that
-///   dies drops out of the count with it.
+///   dies drops out of the count with it. A busy push consumer lowers its markers at most
+///   every 50 ms (see ``RabbitMQConsumerConnection``), so the in-flight count may include
+///   messages it acknowledged in the last 50 ms; it never misses one it holds.
 ///
 /// ``receive(_:wait:visibilityTimeout:)`` pulls with `basic.get` (polled while waiting).
 /// ``consume(_:options:handler:)`` starts a ``RabbitMQPushConsumer``: a `basic.consume`
