@@ -119,7 +119,7 @@ let package = Package(
         .target(name: "CMallocCounter"),
         .executableTarget(
             name: "clusterkit-hotpaths",
-            dependencies: ["ClusterKit", "ClusterKitRedis", "ClusterKitRedisTesting", "CMallocCounter"],
+            dependencies: ["ClusterKit", "ClusterKitRedis", "ClusterKitRedisTesting", "ClusterKitRabbitMQ", "CRabbitMQRawLoop", "CMallocCounter"],
             path: "Sources/HotPaths"
         ),
         // SwiftPM command plugins: thin shells that build `clusterkit` and run one of its

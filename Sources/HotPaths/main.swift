@@ -71,7 +71,7 @@ case let name? where arguments.count == 3:
     let url = arguments[2]
     work = { ["\(path.name) \(iterations) \(try await path.run(url, iterations))"] }
 default:
-    guard arguments.count == 2, let path = HotPath.all.first(where: { $0.name == arguments[0] }),
+    guard arguments.count == 2, let path = (HotPath.all + HotPath.broker).first(where: { $0.name == arguments[0] }),
           let iterations = Int(arguments[1]), iterations >= 0 else { fail(usage, status: 2) }
     // The result is printed so the loop's work is used.
     work = { ["\(path.name) \(iterations) \(try await path.run(iterations))"] }

@@ -3,6 +3,7 @@ import Glibc
 
 /// Owns the C memory of the byte strings and tables handed to one rabbitmq-c call, and
 /// frees it when released. Never shared: it lives for one call on one connection's thread.
+/// (Publishing, the hot path, uses ``AMQPPublishScratch`` instead.)
 final class AMQPArena {
     private var allocations: [UnsafeMutableRawPointer] = []
 
@@ -44,6 +45,22 @@ final class AMQPArena {
 enum AMQPFieldValue: Sendable, Hashable {
     case string(String)
     case int(Int64)
+
+    /// The value as a number: an integer, or text holding one in decimal.
+    var integer: Int64? {
+        switch self {
+        case .int(let number): number
+        case .string(let text): Int64(text)
+        }
+    }
+
+    /// The value as text (an integer in decimal).
+    var text: String {
+        switch self {
+        case .int(let number): String(number)
+        case .string(let text): text
+        }
+    }
 }
 
 extension amqp_bytes_t {
@@ -53,29 +70,35 @@ extension amqp_bytes_t {
         return Array(UnsafeRawBufferPointer(start: bytes, count: len))
     }
 
-    var string: String { String(decoding: array, as: UTF8.self) }
+    var string: String {
+        guard len > 0, let bytes else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: len), as: UTF8.self)
+    }
 }
 
 extension amqp_table_t {
-    /// The entries as strings (numbers and booleans written in decimal; other kinds skipped).
-    var stringFields: [String: String] {
-        var result: [String: String] = [:]
+    /// The entries with a value this package reads: text (UTF-8 or bytes) and integers of
+    /// any width (as ``AMQPFieldValue/int(_:)``; an unsigned 64-bit one above `Int64.max`
+    /// as text), booleans as `true`/`false`. Other kinds are skipped.
+    var fields: [String: AMQPFieldValue] {
+        var result: [String: AMQPFieldValue] = [:]
         guard num_entries > 0, let entries else { return result }
+        result.reserveCapacity(Int(num_entries))
         for index in 0..<Int(num_entries) {
             let entry = entries[index]
             let key = entry.key.string
-            let kind = UInt32(entry.value.kind)
-            switch kind {
-            case AMQP_FIELD_KIND_UTF8.rawValue, AMQP_FIELD_KIND_BYTES.rawValue: result[key] = entry.value.value.bytes.string
-            case AMQP_FIELD_KIND_I64.rawValue: result[key] = String(entry.value.value.i64)
-            case AMQP_FIELD_KIND_U64.rawValue: result[key] = String(entry.value.value.u64)
-            case AMQP_FIELD_KIND_I32.rawValue: result[key] = String(entry.value.value.i32)
-            case AMQP_FIELD_KIND_U32.rawValue: result[key] = String(entry.value.value.u32)
-            case AMQP_FIELD_KIND_I16.rawValue: result[key] = String(entry.value.value.i16)
-            case AMQP_FIELD_KIND_U16.rawValue: result[key] = String(entry.value.value.u16)
-            case AMQP_FIELD_KIND_I8.rawValue: result[key] = String(entry.value.value.i8)
-            case AMQP_FIELD_KIND_U8.rawValue: result[key] = String(entry.value.value.u8)
-            case AMQP_FIELD_KIND_BOOLEAN.rawValue: result[key] = entry.value.value.boolean != 0 ? "true" : "false"
+            let value = entry.value.value
+            switch UInt32(entry.value.kind) {
+            case AMQP_FIELD_KIND_UTF8.rawValue, AMQP_FIELD_KIND_BYTES.rawValue: result[key] = .string(value.bytes.string)
+            case AMQP_FIELD_KIND_I64.rawValue: result[key] = .int(value.i64)
+            case AMQP_FIELD_KIND_U64.rawValue: result[key] = value.u64 <= UInt64(Int64.max) ? .int(Int64(value.u64)) : .string(String(value.u64))
+            case AMQP_FIELD_KIND_I32.rawValue: result[key] = .int(Int64(value.i32))
+            case AMQP_FIELD_KIND_U32.rawValue: result[key] = .int(Int64(value.u32))
+            case AMQP_FIELD_KIND_I16.rawValue: result[key] = .int(Int64(value.i16))
+            case AMQP_FIELD_KIND_U16.rawValue: result[key] = .int(Int64(value.u16))
+            case AMQP_FIELD_KIND_I8.rawValue: result[key] = .int(Int64(value.i8))
+            case AMQP_FIELD_KIND_U8.rawValue: result[key] = .int(Int64(value.u8))
+            case AMQP_FIELD_KIND_BOOLEAN.rawValue: result[key] = .string(value.boolean != 0 ? "true" : "false")
             default: continue
             }
         }

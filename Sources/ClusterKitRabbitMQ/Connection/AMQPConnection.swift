@@ -11,6 +11,8 @@ final class AMQPConnection {
     private let state: amqp_connection_state_t
     private let endpoint: String
     private var openChannels: Set<UInt16> = []
+    /// The C memory every publish's header table is built in.
+    private let publishScratch = AMQPPublishScratch()
     private var closed = false
     /// Set when the connection can no longer be used.
     private(set) var isBroken = false
@@ -146,19 +148,28 @@ final class AMQPConnection {
 
     // MARK: Messages
 
-    /// Sends a persistent message (delivery mode 2). Does not wait for its confirm.
+    /// Sends a persistent message (delivery mode 2). Does not wait for its confirm. Nothing
+    /// is allocated for it: the strings are passed in place and the header table is laid
+    /// out in ``publishScratch``.
     func publish(_ channel: UInt16, _ message: AMQPOutgoing) throws(RabbitMQError) {
-        try openChannel(channel)
-        let arena = AMQPArena()
+        if !openChannels.contains(channel) { try openChannel(channel) }
         var properties = amqp_basic_properties_t()
         properties._flags = CK_PUBLISH_FLAGS
         properties.delivery_mode = 2
-        properties.message_id = arena.bytes(message.messageID)
-        properties.headers = arena.table(message.headers.map { ($0.0, .string($0.1)) })
-        let status = message.body.withUnsafeBytes { raw in
-            amqp_basic_publish(state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
-                               message.mandatory ? 1 : 0, 0, &properties,
-                               amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
+        properties.headers = publishScratch.table(message.headers)
+        var (messageID, exchange, routingKey) = (message.messageID, message.exchange, message.routingKey)
+        let state = state
+        let mandatory: amqp_boolean_t = message.mandatory ? 1 : 0
+        let status = messageID.withUTF8 { id in
+            exchange.withUTF8 { exchange in
+                routingKey.withUTF8 { routingKey in
+                    message.body.withUnsafeBytes { body in
+                        properties.message_id = amqp_bytes_t(id)
+                        return amqp_basic_publish(state, channel, amqp_bytes_t(exchange), amqp_bytes_t(routingKey), mandatory, 0, &properties,
+                                                  amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+                    }
+                }
+            }
         }
         try checkStatus(status, "publish")
     }
@@ -185,7 +196,7 @@ final class AMQPConnection {
         try check(reply, "read a message", channel: channel)
         defer { amqp_destroy_message(&message) }
         let flags = message.properties._flags
-        let headers = flags & CK_HEADERS_FLAG != 0 ? message.properties.headers.stringFields : [:]
+        let headers = flags & CK_HEADERS_FLAG != 0 ? message.properties.headers.fields : [:]
         let id = flags & CK_MESSAGE_ID_FLAG != 0 ? message.properties.message_id.string : ""
         return AMQPIncoming(deliveryTag: 0, redelivered: false, messageID: id, headers: headers, body: message.body.array)
     }
@@ -356,7 +367,7 @@ struct AMQPOutgoing: Sendable {
     var routingKey: String
     var mandatory: Bool
     var messageID: String
-    var headers: [(String, String)]
+    var headers: [(String, AMQPFieldValue)]
     var body: [UInt8]
 }
 
@@ -365,8 +376,15 @@ struct AMQPIncoming: Sendable {
     var deliveryTag: UInt64
     var redelivered: Bool
     var messageID: String
-    var headers: [String: String]
+    var headers: [String: AMQPFieldValue]
     var body: [UInt8]
+}
+
+extension amqp_bytes_t {
+    /// The bytes of `buffer`, in place (valid while the buffer is).
+    init(_ buffer: UnsafeBufferPointer<UInt8>) {
+        self.init(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+    }
 }
 
 extension timeval {

@@ -8,12 +8,17 @@ import Logging
 /// its manual acknowledgements; channel 2 the queue declarations and the in-flight markers,
 /// which is how every node counts in-flight messages: the connection keeps the decimal
 /// digits of its number of unacknowledged deliveries as consumers on the weighted marker
-/// queues (``RabbitMQQueueTopology/inflight(exponent:)``). The markers are brought up to
-/// date in every ``pump(acknowledge:subscribe:wait:)``: lowered right after its
-/// acknowledgements are sent, raised for its new deliveries before they are returned (so
-/// before any handler sees them); markers are raised before others are lowered, so a
-/// reader never sees fewer than the deliveries held. This costs a few frames per round
-/// instead of two per message.
+/// queues (``RabbitMQQueueTopology/inflight(exponent:)``). In every
+/// ``pump(acknowledge:subscribe:wait:)`` the markers are raised for its new deliveries
+/// before they are returned (so before any handler sees them); markers are raised before
+/// others are lowered, so a reader never sees fewer than the deliveries held. They are
+/// lowered to the held count in a round that brought no delivery (the stream paused or
+/// ended), and otherwise at most every ``markerLoweringInterval``: while deliveries keep
+/// coming the held count hovers just under the prefetch, and lowering after every round's
+/// acknowledgements only to raise again for its deliveries cost about twenty
+/// `basic.consume`/`basic.cancel` frames per round, work for the broker that the count
+/// does not need. So a reader may count, for up to that interval, messages a busy
+/// consumer has just acknowledged; once its stream pauses the count is exact again.
 ///
 /// ## Acknowledgements
 /// Delivery tags grow on a channel. The tags delivered and not yet acknowledged are kept
@@ -54,8 +59,13 @@ actor RabbitMQConsumerConnection {
     /// Delivered, unacknowledged tags of the current epoch, ascending.
     private var outstanding: [UInt64] = []
     /// The in-flight markers held on this connection, per weight exponent: together they
-    /// stand for `outstanding.count` once ``updateMarkers(on:)`` ran.
+    /// stand for at least `outstanding.count` once ``updateMarkers(on:lowering:)`` ran,
+    /// and for exactly that once it ran with `lowering`.
     private var markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
+    /// When the markers were last brought down to the held count.
+    private var markersLoweredAt = ContinuousClock.now
+    /// How long markers may stand for more than the held count while deliveries keep coming.
+    static let markerLoweringInterval = Duration.milliseconds(50)
     private var closed = false
     private var failures = 0
     private var nextConnectAt: ContinuousClock.Instant?
@@ -80,7 +90,6 @@ actor RabbitMQConsumerConnection {
         let connection = try connected()
         do {
             try settle(acknowledge, on: connection)
-            try updateMarkers(on: connection)
             if subscribe != subscribed {
                 if subscribe {
                     try connection.consume(Self.channel, queue: topology.main, tag: consumerTag)
@@ -96,7 +105,10 @@ actor RabbitMQConsumerConnection {
                 guard deliveries.count < prefetch, connection.hasBufferedFrames else { break }
                 next = try connection.waitFrame(timeout: .zero)
             }
-            try updateMarkers(on: connection)
+            let now = ContinuousClock.now
+            let lowering = deliveries.isEmpty || now - markersLoweredAt >= Self.markerLoweringInterval
+            try updateMarkers(on: connection, lowering: lowering)
+            if lowering { markersLoweredAt = now }
             connection.releaseBuffers()
             return (epoch, deliveries, outstanding.count >= prefetch)
         } catch {
@@ -173,9 +185,19 @@ actor RabbitMQConsumerConnection {
     }
 
     /// Brings the in-flight markers in line with `outstanding.count` (see the type's
-    /// documentation): first the weights that grow, then those that shrink.
-    private func updateMarkers(on connection: AMQPConnection) throws(RabbitMQError) {
+    /// documentation): first the weights that grow, then those that shrink. Without
+    /// `lowering`, markers that stand for at least the held count are left as they are.
+    private func updateMarkers(on connection: AMQPConnection, lowering: Bool) throws(RabbitMQError) {
         let weights = RabbitMQQueueTopology.inflightWeights
+        if !lowering {
+            var standing = 0
+            var weight = 1
+            for exponent in 0..<weights {
+                standing += markers[exponent] * weight
+                weight *= 10
+            }
+            if standing >= outstanding.count { return }
+        }
         var target = markers
         var remaining = outstanding.count
         for exponent in 0..<weights {

@@ -1,21 +1,35 @@
 import ClusterKit
+import Synchronization
 
 /// How a ``QueueMessage`` travels as AMQP properties: the message ID in `message-id`, the
 /// rest in headers (`x-ck-*` for the queue's own fields, `h:<key>` for application headers).
+///
+/// The numeric fields (`x-ck-attempt`, `x-ck-max-attempts`, `x-ck-timeout-ns`,
+/// `x-ck-published-ms`, `x-ck-died-ms`) are written as AMQP 64-bit integers, which costs no
+/// number formatting per publish; `x-ck-backoff` stays the text
+/// `initial-ns,multiplier,maximum-ns,jitter`. Messages written before (every field as
+/// text) are read the same, and so are these by a reader that expects text: it gets the
+/// integers in decimal.
 enum RabbitMQMessageCodec {
     static let attemptKey = "x-ck-attempt"
+    static let maxAttemptsKey = "x-ck-max-attempts"
+    static let timeoutKey = "x-ck-timeout-ns"
+    static let backoffKey = "x-ck-backoff"
+    static let publishedKey = "x-ck-published-ms"
     static let errorKey = "x-ck-error"
     static let diedKey = "x-ck-died-ms"
 
-    static func outgoing(_ message: QueueMessage, exchange: String, routingKey: String, extra: [(String, String)] = []) -> AMQPOutgoing {
-        var headers: [(String, String)] = [
-            (attemptKey, String(message.attempt)),
-            ("x-ck-max-attempts", String(message.maxAttempts)),
-            ("x-ck-timeout-ns", String(nanoseconds(message.timeout))),
-            ("x-ck-backoff", "\(nanoseconds(message.backoff.initial)),\(message.backoff.multiplier),\(nanoseconds(message.backoff.maximum)),\(message.backoff.jitter)"),
-            ("x-ck-published-ms", String(message.publishedAtMilliseconds)),
-        ]
-        headers += message.headers.sorted { $0.key < $1.key }.map { ("h:" + $0.key, $0.value) }
+    static func outgoing(_ message: QueueMessage, exchange: String, routingKey: String, extra: [(String, AMQPFieldValue)] = []) -> AMQPOutgoing {
+        var headers: [(String, AMQPFieldValue)] = []
+        headers.reserveCapacity(5 + message.headers.count + extra.count)
+        headers.append((attemptKey, .int(Int64(message.attempt))))
+        headers.append((maxAttemptsKey, .int(Int64(message.maxAttempts))))
+        headers.append((timeoutKey, .int(nanoseconds(message.timeout))))
+        headers.append((backoffKey, .string(backoffText(message.backoff))))
+        headers.append((publishedKey, .int(message.publishedAtMilliseconds)))
+        if !message.headers.isEmpty {
+            for (key, value) in message.headers.sorted(by: { $0.key < $1.key }) { headers.append(("h:" + key, .string(value))) }
+        }
         headers += extra
         return AMQPOutgoing(exchange: exchange, routingKey: routingKey, mandatory: true, messageID: message.id.rawValue,
                             headers: headers, body: message.body)
@@ -25,24 +39,58 @@ enum RabbitMQMessageCodec {
     /// connection ended, or its visibility timeout passed) counts as the next attempt.
     static func message(_ incoming: AMQPIncoming, queue: String) -> QueueMessage {
         let fields = incoming.headers
-        let attempt = (Int(fields[attemptKey] ?? "") ?? 1) + (incoming.redelivered ? 1 : 0)
-        var headers: [String: String] = [:]
-        for (key, value) in fields where key.hasPrefix("h:") { headers[String(key.dropFirst(2))] = value }
-        var backoff = Backoff.standard
-        let parts = (fields["x-ck-backoff"] ?? "").split(separator: ",")
-        if parts.count == 4, let initial = Int64(parts[0]), let multiplier = Double(parts[1]), let maximum = Int64(parts[2]), let jitter = Double(parts[3]) {
-            backoff = Backoff(initial: .nanoseconds(initial), multiplier: multiplier, maximum: .nanoseconds(maximum), jitter: jitter)
+        guard !fields.isEmpty else {
+            // A message published without our headers (by another client): the defaults.
+            return QueueMessage(id: QueueMessageID(incoming.messageID), queue: queue, body: incoming.body, headers: [:],
+                                attempt: 1 + (incoming.redelivered ? 1 : 0), maxAttempts: 1, timeout: .nanoseconds(defaultTimeoutNanoseconds),
+                                backoff: .standard, publishedAtMilliseconds: 0)
         }
+        let attempt = Int(fields[attemptKey]?.integer ?? 1) + (incoming.redelivered ? 1 : 0)
+        var headers: [String: String] = [:]
+        for (key, value) in fields where key.hasPrefix("h:") { headers[String(key.dropFirst(2))] = value.text }
         return QueueMessage(
             id: QueueMessageID(incoming.messageID), queue: queue, body: incoming.body, headers: headers,
-            attempt: attempt, maxAttempts: max(1, Int(fields["x-ck-max-attempts"] ?? "") ?? 1),
-            timeout: .nanoseconds(Int64(fields["x-ck-timeout-ns"] ?? "") ?? 15_000_000_000),
-            backoff: backoff, publishedAtMilliseconds: Int64(fields["x-ck-published-ms"] ?? "") ?? 0)
+            attempt: attempt, maxAttempts: max(1, Int(fields[maxAttemptsKey]?.integer ?? 1)),
+            timeout: .nanoseconds(fields[timeoutKey]?.integer ?? defaultTimeoutNanoseconds),
+            backoff: backoff(fields[backoffKey]?.text ?? ""), publishedAtMilliseconds: fields[publishedKey]?.integer ?? 0)
     }
+
+    static let defaultTimeoutNanoseconds: Int64 = 15_000_000_000
 
     static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? Int64.max : product &+ attoseconds / 1_000_000_000
+    }
+
+    // MARK: Backoff
+
+    /// The last backoff written and its text: publishes almost always share one backoff,
+    /// and formatting its two `Double`s is the costliest part of the headers.
+    private static let lastBackoff = Mutex<(Backoff, String)?>(nil)
+
+    static func backoffText(_ backoff: Backoff) -> String {
+        if let (cached, text) = lastBackoff.withLock({ $0 }), cached == backoff { return text }
+        let text = "\(nanoseconds(backoff.initial)),\(backoff.multiplier),\(nanoseconds(backoff.maximum)),\(backoff.jitter)"
+        lastBackoff.withLock { $0 = (backoff, text) }
+        return text
+    }
+
+    /// The last backoff text read and its value (parsing two `Double`s per delivery is
+    /// not free either).
+    private static let lastBackoffRead = Mutex<(String, Backoff)?>(nil)
+
+    static func backoff(_ text: String) -> Backoff {
+        if let (cached, backoff) = lastBackoffRead.withLock({ $0 }), cached == text { return backoff }
+        let backoff = parseBackoff(text)
+        lastBackoffRead.withLock { $0 = (text, backoff) }
+        return backoff
+    }
+
+    private static func parseBackoff(_ text: String) -> Backoff {
+        let parts = text.split(separator: ",")
+        guard parts.count == 4, let initial = Int64(parts[0]), let multiplier = Double(parts[1]), let maximum = Int64(parts[2]),
+              let jitter = Double(parts[3]) else { return .standard }
+        return Backoff(initial: .nanoseconds(initial), multiplier: multiplier, maximum: .nanoseconds(maximum), jitter: jitter)
     }
 }

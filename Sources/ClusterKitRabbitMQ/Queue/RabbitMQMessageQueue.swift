@@ -27,7 +27,9 @@ import Glibc
 ///   `…:inflight:1e1` … `…:inflight:1e4` (10 … 10 000 each): a pulled message registers
 ///   one unit marker, a push consumer the decimal digits of the number it holds (see
 ///   ``RabbitMQQueueTopology``). Markers live on the holding connection, so a node that
-///   dies drops out of the count with it.
+///   dies drops out of the count with it. A busy push consumer lowers its markers at most
+///   every 50 ms (see ``RabbitMQConsumerConnection``), so the in-flight count may include
+///   messages it acknowledged in the last 50 ms; it never misses one it holds.
 ///
 /// ``receive(_:wait:visibilityTimeout:)`` pulls with `basic.get` (polled while waiting).
 /// ``consume(_:options:handler:)`` starts a ``RabbitMQPushConsumer``: a `basic.consume`
@@ -46,6 +48,9 @@ public final class RabbitMQMessageQueue: MessageQueue {
     private let session: RabbitMQSession
     private let logger: Logger
     private let state = Mutex(State())
+    /// The topology of the queue used last (publishes mostly go to one queue in a row):
+    /// saves building its names per publish.
+    private let lastTopology = Mutex<RabbitMQQueueTopology?>(nil)
 
     private struct State {
         var closing = false
@@ -96,8 +101,19 @@ public final class RabbitMQMessageQueue: MessageQueue {
         try await self.init(settings: RabbitMQConnectionSettings(url: url), appName: context.appName, nodeID: context.nodeID, logger: context.logger)
     }
 
+    /// The topology of `queue` after checking its name (a name found in the cache was
+    /// checked when it was cached: only checked names reach ``topology(_:)``).
+    private func validatedTopology(_ queue: String) throws(QueueError) -> RabbitMQQueueTopology {
+        if let last = lastTopology.withLock({ $0 }), last.name == queue { return last }
+        try QueueNameRules.validate(queue)
+        return topology(queue)
+    }
+
     private func topology(_ queue: String) -> RabbitMQQueueTopology {
-        RabbitMQQueueTopology(appName: appName, queue: queue)
+        if let last = lastTopology.withLock({ $0 }), last.name == queue { return last }
+        let topology = RabbitMQQueueTopology(appName: appName, queue: queue)
+        lastTopology.withLock { $0 = topology }
+        return topology
     }
 
     private func ensureOpen(allowClosing: Bool = false) throws(QueueError) {
@@ -120,19 +136,20 @@ public final class RabbitMQMessageQueue: MessageQueue {
 
     @discardableResult
     public func publish(_ queue: String, _ body: [UInt8], options: QueuePublishOptions) async throws -> QueueMessageID {
-        try QueueNameRules.validate(queue)
+        let topology = try validatedTopology(queue)
         try ensureOpen()
-        let id = QueueMessageID(String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16))
+        let id = Self.randomMessageID()
         let now = RabbitMQMessageQueue.wallClockMilliseconds()
         let message = QueueMessage(id: id, queue: queue, body: body, headers: options.headers, attempt: 1, maxAttempts: options.maxAttempts,
                                    timeout: options.timeout, backoff: options.backoff, publishedAtMilliseconds: now)
-        try await send(message, delay: options.delay ?? .zero)
+        try await send(message, delay: options.delay ?? .zero, topology: topology)
         return id
     }
 
     /// Publishes `message` to its queue, through the delay chain when `delay` is positive.
-    private func send(_ message: QueueMessage, delay: Duration, extra: [(String, String)] = [], toDead: Bool = false) async throws {
-        let topology = topology(message.queue)
+    private func send(_ message: QueueMessage, delay: Duration, extra: [(String, AMQPFieldValue)] = [], toDead: Bool = false,
+                      topology known: RabbitMQQueueTopology? = nil) async throws {
+        let topology = known ?? topology(message.queue)
         let outgoing: AMQPOutgoing
         var delays = false
         if toDead {
@@ -214,7 +231,7 @@ public final class RabbitMQMessageQueue: MessageQueue {
         var message = message
         if message.attempt >= message.maxAttempts {
             let died = RabbitMQMessageQueue.wallClockMilliseconds()
-            try await send(message, delay: .zero, extra: [(RabbitMQMessageCodec.errorKey, reason), (RabbitMQMessageCodec.diedKey, String(died))], toDead: true)
+            try await send(message, delay: .zero, extra: [(RabbitMQMessageCodec.errorKey, .string(reason)), (RabbitMQMessageCodec.diedKey, .int(died))], toDead: true)
         } else {
             let delay = message.backoff.delay(forRetry: message.attempt)
             message.attempt += 1
@@ -311,8 +328,8 @@ public final class RabbitMQMessageQueue: MessageQueue {
         var incoming = letter
         incoming.redelivered = false  // listing requeues dead letters; that is not an attempt
         return QueueDeadLetter(message: RabbitMQMessageCodec.message(incoming, queue: queue),
-                               lastError: letter.headers[RabbitMQMessageCodec.errorKey] ?? "",
-                               diedAtMilliseconds: Int64(letter.headers[RabbitMQMessageCodec.diedKey] ?? "") ?? 0)
+                               lastError: letter.headers[RabbitMQMessageCodec.errorKey]?.text ?? "",
+                               diedAtMilliseconds: letter.headers[RabbitMQMessageCodec.diedKey]?.integer ?? 0)
     }
 
     @discardableResult
@@ -356,6 +373,25 @@ public final class RabbitMQMessageQueue: MessageQueue {
 
     public func close() async {
         await close(drainTimeout: .seconds(10))
+    }
+
+    /// 32 random hexadecimal digits (128 bits).
+    static func randomMessageID() -> QueueMessageID {
+        var generator = SystemRandomNumberGenerator()
+        let (high, low): (UInt64, UInt64) = (generator.next(), generator.next())
+        let text = String(unsafeUninitializedCapacity: 32) { buffer in
+            for index in 0..<16 {
+                buffer[index] = hexDigit(high >> (60 - 4 * UInt64(index)))
+                buffer[16 + index] = hexDigit(low >> (60 - 4 * UInt64(index)))
+            }
+            return 32
+        }
+        return QueueMessageID(text)
+    }
+
+    private static func hexDigit(_ value: UInt64) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+        return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     /// Milliseconds since 1970 (wall clock).
