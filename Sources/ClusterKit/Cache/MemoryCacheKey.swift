@@ -83,6 +83,7 @@ struct MemoryCacheKey: Sendable {
     }
 
     /// UTF-8 byte equality (`String ==` is canonical equivalence, not byte equality).
+    @inline(__always)
     static func sameBytes(_ first: String, _ second: String) -> Bool {
         // Fast path: two strings with the same representation (the same small-string bits,
         // or the same storage and length) hold the same bytes. Strings are immutable values,
@@ -93,6 +94,10 @@ struct MemoryCacheKey: Sendable {
            unsafeBitCast(first, to: (UInt, UInt).self) == unsafeBitCast(second, to: (UInt, UInt).self) {
             return true
         }
+        return sameBytesCompared(first, second)
+    }
+
+    private static func sameBytesCompared(_ first: String, _ second: String) -> Bool {
         guard first.utf8.count == second.utf8.count else { return false }
         let equal: Bool? = first.utf8.withContiguousStorageIfAvailable { a in
             second.utf8.withContiguousStorageIfAvailable { b in

@@ -314,6 +314,11 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     /// The clock is read only when the outcome can depend on it: when `needsTime` (the
     /// operation computes a deadline or a remaining time) or when some entry has a deadline.
     /// Otherwise nothing can expire and `body` gets `.zero`, which it never consults.
+    ///
+    /// Always inlined: called with a closure context, every operation retained and released
+    /// the node, the app name and the cache name around the lock (a dozen reference-count
+    /// operations per `get`).
+    @inline(__always)
     private func withTable<T>(needsTime: Bool = true,
                               _ body: (inout MemoryCacheTable, Duration) throws(CacheError) -> T) throws(CacheError) -> T {
         if closed.load(ordering: .acquiring) { throw CacheError.closed }

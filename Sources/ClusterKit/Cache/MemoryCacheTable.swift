@@ -9,8 +9,8 @@
 ///   deletion by backward shift, so no tombstones). Nothing in it is generic: deadlines are
 ///   durations since an origin instant chosen by the owner, so lookups run without generic
 ///   value witnesses.
-/// - Recency is a doubly linked list threaded through the slots (newest first), so marking
-///   an entry used and evicting the least recently used one are O(1).
+/// - Recency is a doubly linked list over the slots (``MemoryCacheRecency``, newest first),
+///   so marking an entry used and evicting the least recently used one are O(1).
 /// - Deadlines sit in a min-heap; ``removeExpired(now:)`` drops every expired entry in
 ///   deadline order, so expired entries never count against the cap and never push out
 ///   live ones.
@@ -25,13 +25,10 @@ struct MemoryCacheTable: Sendable {
         var deadline: Duration?
         /// Identifies the heap item that currently stands for `deadline`.
         var expiryToken: UInt64
-        /// Neighbours in the recency list; -1 = none.
-        var newer: Int
-        var older: Int
         /// `false` for a free slot (waiting in `freeSlots`).
         var isLive: Bool
 
-        static let free = Entry(id: .placeholder, value: [], deadline: nil, expiryToken: 0, newer: -1, older: -1, isLive: false)
+        static let free = Entry(id: .placeholder, value: [], deadline: nil, expiryToken: 0, isLive: false)
     }
 
     private var entries: [Entry] = []
@@ -39,8 +36,7 @@ struct MemoryCacheTable: Sendable {
     /// Slot numbers by hash, -1 = empty bucket; the size is a power of two, at least twice
     /// the number of entries.
     private var buckets = [Int](repeating: -1, count: 16)
-    private var newest = -1
-    private var oldest = -1
+    private var recency = MemoryCacheRecency()
     private var expiries = MemoryCacheExpiryHeap()
     private var nextToken: UInt64 = 0
 
@@ -68,8 +64,8 @@ struct MemoryCacheTable: Sendable {
 
     /// Evicts least recently used entries until at most `capacity` remain.
     mutating func evict(toCapacity capacity: Int) {
-        while count > max(0, capacity), oldest >= 0 {
-            remove(slot: oldest)
+        while count > max(0, capacity), recency.oldest >= 0 {
+            remove(slot: recency.oldest)
         }
     }
 
@@ -100,7 +96,7 @@ struct MemoryCacheTable: Sendable {
         growIndexIfNeeded()
         let (bucket, found) = probe(app: id.app, cache: id.cache, key: id.key, hash: id.hash)
         precondition(!found, "MemoryCacheTable.insert of a present key")
-        let entry = Entry(id: id, value: value, deadline: nil, expiryToken: 0, newer: -1, older: -1, isLive: true)
+        let entry = Entry(id: id, value: value, deadline: nil, expiryToken: 0, isLive: true)
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
@@ -111,7 +107,7 @@ struct MemoryCacheTable: Sendable {
         }
         buckets[bucket] = slot
         count += 1
-        linkAsNewest(slot)
+        recency.pushNewest(slot)
         setDeadline(at: slot, deadline)
         evict(toCapacity: max(1, capacity))
     }
@@ -133,14 +129,12 @@ struct MemoryCacheTable: Sendable {
 
     /// Moves the entry to the most recently used end.
     mutating func markUsed(_ slot: Int) {
-        guard newest != slot else { return }
-        unlink(slot)
-        linkAsNewest(slot)
+        recency.moveToNewest(slot)
     }
 
     mutating func remove(slot: Int) {
         guard entries[slot].isLive else { return }
-        unlink(slot)
+        recency.remove(slot)
         removeFromIndex(slot)
         entries[slot] = .free
         freeSlots.append(slot)
@@ -203,24 +197,6 @@ struct MemoryCacheTable: Sendable {
             grown[bucket] = slot
         }
         buckets = grown
-    }
-
-    // MARK: Recency
-
-    private mutating func linkAsNewest(_ slot: Int) {
-        entries[slot].older = newest
-        entries[slot].newer = -1
-        if newest >= 0 { entries[newest].newer = slot }
-        newest = slot
-        if oldest < 0 { oldest = slot }
-    }
-
-    private mutating func unlink(_ slot: Int) {
-        let (newer, older) = (entries[slot].newer, entries[slot].older)
-        if newer >= 0 { entries[newer].older = older } else { newest = older }
-        if older >= 0 { entries[older].newer = newer } else { oldest = newer }
-        entries[slot].newer = -1
-        entries[slot].older = -1
     }
 
     // MARK: Expiry heap
