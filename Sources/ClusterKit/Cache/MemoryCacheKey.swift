@@ -7,8 +7,8 @@ import Foundation
 /// nothing); equality never uses `String ==`, which would merge canonically equivalent but
 /// differently encoded text ("é" and "e" + U+0301), but compares the bytes.
 ///
-/// The hash is SipHash (`Hasher`, randomly seeded per process, so keys chosen by an attacker
-/// cannot be made to collide) over the lengths and bytes of app, cache and key.
+/// The hash is SipHash (``MemoryCacheHasher``, randomly keyed per process, so keys chosen by
+/// an attacker cannot be made to collide) over the lengths and bytes of app, cache and key.
 struct MemoryCacheKey: Sendable {
     let app: String
     let cache: String
@@ -26,9 +26,9 @@ struct MemoryCacheKey: Sendable {
 
     /// A hasher that has been fed `app`: every key of the app starts from a copy of it
     /// (computed once per node).
-    static func hasher(forApp app: String) -> Hasher {
-        var hasher = Hasher()
-        hasher.combine(app.utf8.count)
+    static func hasher(forApp app: String) -> MemoryCacheHasher {
+        var hasher = MemoryCacheHasher()
+        hasher.combine(UInt64(truncatingIfNeeded: app.utf8.count))
         combineWords(of: app, into: &hasher)
         return hasher
     }
@@ -37,9 +37,8 @@ struct MemoryCacheKey: Sendable {
     ///
     /// The hasher gets each part's UTF-8 byte count first (cache and key counts packed in one
     /// word), then its bytes as whole 64-bit words: the counts make the sequence decodable,
-    /// so different triples never feed the same words, and whole words keep the hasher's
-    /// byte buffer empty, which costs far less than `combine(bytes:)` of unaligned bytes.
-    static func hash(cache: String, key: String, appHasher: Hasher) -> Int {
+    /// so different triples never feed the same words.
+    static func hash(cache: String, key: String, appHasher: MemoryCacheHasher) -> Int {
         var hasher = appHasher
         hasher.combine(UInt64(truncatingIfNeeded: cache.utf8.count) | UInt64(truncatingIfNeeded: key.utf8.count) << 32)
         combineWords(of: cache, into: &hasher)
@@ -63,14 +62,14 @@ struct MemoryCacheKey: Sendable {
     // MARK: Bytes
 
     /// Feeds `text`'s UTF-8 bytes as 64-bit words, the last one zero-padded.
-    private static func combineWords(of text: String, into hasher: inout Hasher) {
+    private static func combineWords(of text: String, into hasher: inout MemoryCacheHasher) {
         let done: Void? = text.utf8.withContiguousStorageIfAvailable { combineWords(UnsafeRawBufferPointer($0), into: &hasher) }
         if done == nil {
             Array(text.utf8).withUnsafeBytes { combineWords($0, into: &hasher) }
         }
     }
 
-    private static func combineWords(_ bytes: UnsafeRawBufferPointer, into hasher: inout Hasher) {
+    private static func combineWords(_ bytes: UnsafeRawBufferPointer, into hasher: inout MemoryCacheHasher) {
         var offset = 0
         while offset + 8 <= bytes.count {
             hasher.combine(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))

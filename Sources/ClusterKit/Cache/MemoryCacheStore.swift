@@ -54,8 +54,8 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     private let clock: C
     private let shared: MemoryCacheShared<C.Instant>
     private let closed = Atomic<Bool>(false)
-    /// `Hasher` fed with `appName`: each key's hash starts from a copy (``MemoryCacheKey``).
-    private let appHasher: Hasher
+    /// The hasher fed with `appName`: each key's hash starts from a copy (``MemoryCacheKey``).
+    private let appHasher: MemoryCacheHasher
 
     /// A node on `backend`: nodes built from one backend share their entries.
     public init(backend: MemoryBackend, appName: String, nodeID: NodeID = .generate(), configuration: Configuration = .init(), clock: C) {
