@@ -83,8 +83,8 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
 
     // The single-key operations are `@inlinable` async shells over synchronous bodies: none of
     // them ever suspends, and inlined into the caller the `async` call (a task-allocator frame
-    // and an executor check, ~570 instructions under callgrind, more than the rest of a `get`)
-    // disappears; callers through `any CacheStore` still pay it.
+    // and an executor check, ~570 instructions under callgrind, as much as the store's own
+    // work for a `get`) disappears; callers through `any CacheStore` still pay it.
     //
     // `@_specialize` on every data operation: called through `any CacheStore`, the generic
     // body looked up generic metadata on every call (callgrind: ~45 % of a `get` before). The
