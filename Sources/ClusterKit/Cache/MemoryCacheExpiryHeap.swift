@@ -4,9 +4,12 @@
 /// Items are never removed from the middle: when an entry's deadline changes or the entry
 /// goes away, its old item stays in the heap and is recognised as stale by its `token`
 /// (the owner compares it with the entry's current token when the item surfaces).
-struct MemoryCacheExpiryHeap<Instant: InstantProtocol>: Sendable {
+///
+/// Deadlines are durations since the table's origin instant (see ``MemoryCacheTable``), so
+/// the heap is not generic over the clock.
+struct MemoryCacheExpiryHeap: Sendable {
     struct Item: Sendable {
-        let deadline: Instant
+        let deadline: Duration
         let slot: Int
         let token: UInt64
     }

@@ -1,47 +1,51 @@
-/// The namespace of one named cache of one app: `APP_NAME` + cache name. Entries of
-/// different namespaces never meet, whatever their keys look like.
-struct MemoryCacheNamespace: Hashable, Sendable {
-    let app: String
-    let cache: String
-}
-
 /// The entries of one memory cache "server": every node built from one ``MemoryBackend``
 /// shares one table (behind a mutex, see ``MemoryCacheStore``).
 ///
-/// - Keys are compared as UTF-8 bytes, like Redis does, so canonically equivalent but
-///   differently encoded strings ("é" vs "e" + U+0301) are different keys, exactly as they
-///   are in Redis (Swift's `String ==` would merge them).
-/// - Recency is a doubly linked list threaded through the slots (newest first), so marking
-///   an entry used and evicting the least recently used one are O(1).
+/// - Entries are identified by ``MemoryCacheKey`` (app, cache name, key, compared as UTF-8
+///   bytes, like Redis does, so canonically equivalent but differently encoded strings —
+///   "é" vs "e" + U+0301 — are different keys, exactly as they are in Redis).
+/// - Storage is one contiguous array of entries (slots, reused after removal) and an
+///   open-addressing hash index of slot numbers (linear probing, at most half full,
+///   deletion by backward shift, so no tombstones). Nothing in it is generic: deadlines are
+///   durations since an origin instant chosen by the owner, so lookups run without generic
+///   value witnesses.
+/// - Recency is a doubly linked list over the slots (``MemoryCacheRecency``, newest first),
+///   so marking an entry used and evicting the least recently used one are O(1).
 /// - Deadlines sit in a min-heap; ``removeExpired(now:)`` drops every expired entry in
 ///   deadline order, so expired entries never count against the cap and never push out
 ///   live ones.
 ///
 /// The table does no locking and knows nothing about TTL policy (zero TTL, fixed windows):
 /// ``MemoryCacheStore`` composes these primitives inside one critical section per operation.
-struct MemoryCacheTable<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
+struct MemoryCacheTable: Sendable {
     private struct Entry: Sendable {
-        let namespace: MemoryCacheNamespace
-        let key: [UInt8]
+        var id: MemoryCacheKey
         var value: [UInt8]
-        var deadline: Instant?
+        /// Duration since the origin; `nil` = never expires.
+        var deadline: Duration?
         /// Identifies the heap item that currently stands for `deadline`.
         var expiryToken: UInt64
-        /// Neighbours in the recency list; -1 = none.
-        var newer: Int
-        var older: Int
+        /// `false` for a free slot (waiting in `freeSlots`).
+        var isLive: Bool
+
+        static let free = Entry(id: .placeholder, value: [], deadline: nil, expiryToken: 0, isLive: false)
     }
 
-    private var slots: [Entry?] = []
+    private var entries: [Entry] = []
     private var freeSlots: [Int] = []
-    private var index: [MemoryCacheNamespace: [[UInt8]: Int]] = [:]
-    private var newest = -1
-    private var oldest = -1
-    private var expiries = MemoryCacheExpiryHeap<Instant>()
+    /// Slot numbers by hash, -1 = empty bucket; the size is a power of two, at least twice
+    /// the number of entries.
+    private var buckets = [Int](repeating: -1, count: 16)
+    private var recency = MemoryCacheRecency()
+    private var expiries = MemoryCacheExpiryHeap()
     private var nextToken: UInt64 = 0
 
     /// The number of entries held (after ``removeExpired(now:)``, all of them live).
     private(set) var count = 0
+
+    /// `false` only when no entry has a deadline (every deadline has an item in the heap
+    /// until it surfaces): then neither ``removeExpired(now:)`` nor a lookup needs the time.
+    var mayHaveDeadlines: Bool { expiries.count > 0 }
 
     init() {}
 
@@ -49,10 +53,10 @@ struct MemoryCacheTable<Instant: InstantProtocol>: Sendable where Instant.Durati
 
     /// Removes every entry whose deadline is at or before `now`. Run at the start of every
     /// operation.
-    mutating func removeExpired(now: Instant) {
+    mutating func removeExpired(now: Duration) {
         while let first = expiries.first, first.deadline <= now {
             expiries.removeFirst()
-            if let entry = slots[first.slot], entry.expiryToken == first.token {
+            if entries[first.slot].isLive, entries[first.slot].expiryToken == first.token {
                 remove(slot: first.slot)
             }
         }
@@ -60,58 +64,64 @@ struct MemoryCacheTable<Instant: InstantProtocol>: Sendable where Instant.Durati
 
     /// Evicts least recently used entries until at most `capacity` remain.
     mutating func evict(toCapacity capacity: Int) {
-        while count > max(0, capacity), oldest >= 0 {
-            remove(slot: oldest)
+        while count > max(0, capacity), recency.oldest >= 0 {
+            remove(slot: recency.oldest)
         }
     }
 
     // MARK: Lookup
 
-    /// The slot of the live entry at `key`, or `nil`. An entry found expired is removed.
-    mutating func lookup(_ namespace: MemoryCacheNamespace, _ key: [UInt8], now: Instant) -> Int? {
-        guard let slot = index[namespace]?[key], let entry = slots[slot] else { return nil }
-        if let deadline = entry.deadline, deadline <= now {
+    /// The slot of the live entry `key` of the named cache of `app` (whose hash is `hash`,
+    /// see ``MemoryCacheKey``), or `nil`. An entry found expired is removed.
+    mutating func lookup(app: String, cache: String, key: String, hash: Int, now: Duration) -> Int? {
+        let (bucket, found) = probe(app: app, cache: cache, key: key, hash: hash)
+        guard found else { return nil }
+        let slot = buckets[bucket]
+        if let deadline = entries[slot].deadline, deadline <= now {
             remove(slot: slot)
             return nil
         }
         return slot
     }
 
-    func value(at slot: Int) -> [UInt8] { slots[slot]!.value }
+    func value(at slot: Int) -> [UInt8] { entries[slot].value }
 
-    func deadline(at slot: Int) -> Instant? { slots[slot]!.deadline }
+    func deadline(at slot: Int) -> Duration? { entries[slot].deadline }
 
     // MARK: Changing entries
 
-    /// Stores a new entry (the key must not be present) as the most recently used one, then
+    /// Stores a new entry (`id` must not be present) as the most recently used one, then
     /// evicts down to `capacity`. The new entry itself is never evicted (capacity ≥ 1).
-    mutating func insert(_ namespace: MemoryCacheNamespace, _ key: [UInt8], value: [UInt8], deadline: Instant?, capacity: Int) {
-        let entry = Entry(namespace: namespace, key: key, value: value, deadline: nil, expiryToken: 0, newer: -1, older: -1)
+    mutating func insert(_ id: MemoryCacheKey, value: [UInt8], deadline: Duration?, capacity: Int) {
+        growIndexIfNeeded()
+        let (bucket, found) = probe(app: id.app, cache: id.cache, key: id.key, hash: id.hash)
+        precondition(!found, "MemoryCacheTable.insert of a present key")
+        let entry = Entry(id: id, value: value, deadline: nil, expiryToken: 0, isLive: true)
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
-            slots[slot] = entry
+            entries[slot] = entry
         } else {
-            slot = slots.count
-            slots.append(entry)
+            slot = entries.count
+            entries.append(entry)
         }
-        index[namespace, default: [:]][key] = slot
+        buckets[bucket] = slot
         count += 1
-        linkAsNewest(slot)
+        recency.pushNewest(slot)
         setDeadline(at: slot, deadline)
         evict(toCapacity: max(1, capacity))
     }
 
     /// Replaces the value, keeping the deadline.
     mutating func replaceValue(at slot: Int, _ value: [UInt8]) {
-        slots[slot]!.value = value
+        entries[slot].value = value
     }
 
     /// Replaces the deadline (`nil` = never expires).
-    mutating func setDeadline(at slot: Int, _ deadline: Instant?) {
+    mutating func setDeadline(at slot: Int, _ deadline: Duration?) {
         nextToken &+= 1
-        slots[slot]!.deadline = deadline
-        slots[slot]!.expiryToken = nextToken
+        entries[slot].deadline = deadline
+        entries[slot].expiryToken = nextToken
         guard let deadline else { return }
         expiries.insert(.init(deadline: deadline, slot: slot, token: nextToken))
         compactExpiriesIfMostlyStale()
@@ -119,53 +129,86 @@ struct MemoryCacheTable<Instant: InstantProtocol>: Sendable where Instant.Durati
 
     /// Moves the entry to the most recently used end.
     mutating func markUsed(_ slot: Int) {
-        guard newest != slot else { return }
-        unlink(slot)
-        linkAsNewest(slot)
+        recency.moveToNewest(slot)
     }
 
     mutating func remove(slot: Int) {
-        guard let entry = slots[slot] else { return }
-        unlink(slot)
-        index[entry.namespace]?[entry.key] = nil
-        if index[entry.namespace]?.isEmpty == true { index[entry.namespace] = nil }
-        slots[slot] = nil
+        guard entries[slot].isLive else { return }
+        recency.remove(slot)
+        removeFromIndex(slot)
+        entries[slot] = .free
         freeSlots.append(slot)
         count -= 1
     }
 
-    /// Removes every entry of `namespace` and nothing else.
-    mutating func removeAll(in namespace: MemoryCacheNamespace) {
-        guard let keys = index[namespace] else { return }
-        for slot in keys.values { remove(slot: slot) }
+    /// Removes every entry of the named cache of `app` and nothing else (a scan of the
+    /// whole table: `clear` is rare, and keeping per-namespace lists would cost every write).
+    mutating func removeAll(app: String, cache: String) {
+        for slot in entries.indices where entries[slot].isLive && entries[slot].id.isIn(app: app, cache: cache) {
+            remove(slot: slot)
+        }
     }
 
-    // MARK: Internals
+    // MARK: Index
 
-    private mutating func linkAsNewest(_ slot: Int) {
-        slots[slot]!.older = newest
-        slots[slot]!.newer = -1
-        if newest >= 0 { slots[newest]!.newer = slot }
-        newest = slot
-        if oldest < 0 { oldest = slot }
+    /// The bucket holding the entry (`found`), or the empty bucket where it would go.
+    private func probe(app: String, cache: String, key: String, hash: Int) -> (bucket: Int, found: Bool) {
+        // Through a buffer pointer: the stored identity is compared in place, not copied out
+        // of the array (a copy retains and releases its three strings).
+        entries.withUnsafeBufferPointer { stored in
+            let mask = buckets.count - 1
+            var bucket = hash & mask
+            while true {
+                let slot = buckets[bucket]
+                if slot < 0 { return (bucket, false) }
+                if stored[slot].id.matches(app: app, cache: cache, key: key, hash: hash) { return (bucket, true) }
+                bucket = (bucket + 1) & mask
+            }
+        }
     }
 
-    private mutating func unlink(_ slot: Int) {
-        let entry = slots[slot]!
-        if entry.newer >= 0 { slots[entry.newer]!.older = entry.older } else { newest = entry.older }
-        if entry.older >= 0 { slots[entry.older]!.newer = entry.newer } else { oldest = entry.newer }
-        slots[slot]!.newer = -1
-        slots[slot]!.older = -1
+    /// Takes `slot` out of the index, shifting later entries of its probe run back so that
+    /// every entry stays reachable from its home bucket without tombstones.
+    private mutating func removeFromIndex(_ slot: Int) {
+        let mask = buckets.count - 1
+        var hole = entries[slot].id.hash & mask
+        while buckets[hole] != slot { hole = (hole + 1) & mask }
+        var next = (hole + 1) & mask
+        while buckets[next] >= 0 {
+            let home = entries[buckets[next]].id.hash & mask
+            // The entry at `next` may fill the hole if its home is not in (hole, next].
+            if (next &- home) & mask >= (next &- hole) & mask {
+                buckets[hole] = buckets[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        buckets[hole] = -1
     }
+
+    /// Doubles the index before an insert would make it more than half full.
+    private mutating func growIndexIfNeeded() {
+        guard (count + 1) * 2 > buckets.count else { return }
+        var grown = [Int](repeating: -1, count: buckets.count * 2)
+        let mask = grown.count - 1
+        for slot in entries.indices where entries[slot].isLive {
+            var bucket = entries[slot].id.hash & mask
+            while grown[bucket] >= 0 { bucket = (bucket + 1) & mask }
+            grown[bucket] = slot
+        }
+        buckets = grown
+    }
+
+    // MARK: Expiry heap
 
     /// Stale heap items (of removed entries or replaced deadlines) are normally dropped when
     /// their deadline passes; rewriting long TTLs over and over would let them pile up, so
     /// the heap is rebuilt from the live entries once it is mostly stale.
     private mutating func compactExpiriesIfMostlyStale() {
         guard expiries.count > 64, expiries.count > 2 * count else { return }
-        var live: [MemoryCacheExpiryHeap<Instant>.Item] = []
-        for (slot, entry) in slots.enumerated() {
-            if let entry, let deadline = entry.deadline {
+        var live: [MemoryCacheExpiryHeap.Item] = []
+        for (slot, entry) in entries.enumerated() {
+            if entry.isLive, let deadline = entry.deadline {
                 live.append(.init(deadline: deadline, slot: slot, token: entry.expiryToken))
             }
         }

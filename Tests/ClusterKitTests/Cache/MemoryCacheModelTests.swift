@@ -8,18 +8,20 @@ import Testing
 /// items, heap compaction, eviction mixed with expiry, and clear.
 @Suite("Memory cache model check")
 struct MemoryCacheModelTests {
-    @Test(arguments: [UInt64(1), 2, 3, 42])
-    func randomOperationsMatchTheModel(seed: UInt64) async throws {
+    /// Small runs (6 keys, cap 7) hit every interleaving often; the larger ones (400 keys,
+    /// some longer than 15 bytes and not ASCII, cap 150) make the table's index grow and
+    /// shift entries back on removal, and compare keys byte by byte.
+    @Test(arguments: [(UInt64(1), 6, 7), (2, 6, 7), (3, 6, 7), (42, 6, 7), (7, 400, 150), (8, 400, 150)])
+    func randomOperationsMatchTheModel(seed: UInt64, keyCount: Int, capacity: Int) async throws {
         var random = SplitMix64(seed: seed)
         let clock = ManualClock()
         let backend = MemoryBackend()
-        let capacity = 7
         let nodes = (0..<2).map { _ in
             MemoryCacheStore(backend: backend, appName: "model", configuration: .init(maximumEntries: capacity), clock: clock)
         }
         var model = ReferenceCache(capacity: capacity)
         let caches: [CacheName] = ["c1", "c2"]
-        let keys = ["a", "b", "c", "d", "e", "f"]
+        let keys = (0..<keyCount).map { $0 % 3 == 0 ? "k\($0)-" + String(repeating: "é", count: $0 % 20) : "k\($0)" }
         let values = ["1", "-3", "x", "9223372036854775807", "0", "", "12"].map { Array($0.utf8) }
         let ttls: [Duration?] = [nil, nil, .zero, .seconds(-1), .seconds(1), .seconds(2), .seconds(5)]
         let deltas: [Int64] = [1, 1, -2, 5, .max]
