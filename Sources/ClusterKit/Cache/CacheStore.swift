@@ -67,6 +67,10 @@ public enum CacheTTL: Sendable, Hashable {
 /// The name of one cache inside an app's namespace: `[A-Za-z0-9_.-]+`, 1...128 characters.
 public struct CacheName: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     public let rawValue: String
+    /// The name's hash for the memory cache's table (``MemoryCacheKey/nameHash(_:)``),
+    /// computed once here so that no lookup hashes the name. Not part of the value: equality
+    /// and `Hashable` use `rawValue` only.
+    let memoryHash: Int
 
     /// Validates `rawValue`; throws ``CacheError/Code/invalidName`` when it does not match.
     public init(validating rawValue: String) throws(CacheError) {
@@ -74,6 +78,7 @@ public struct CacheName: Hashable, Sendable, CustomStringConvertible, Expressibl
               rawValue.utf8.allSatisfy({ CacheName.allowed($0) })
         else { throw CacheError.invalidName(rawValue) }
         self.rawValue = rawValue
+        self.memoryHash = MemoryCacheKey.nameHash(rawValue)
     }
 
     /// A literal name; a literal that is not a valid name is a programming error.
@@ -82,6 +87,10 @@ public struct CacheName: Hashable, Sendable, CustomStringConvertible, Expressibl
     }
 
     public var description: String { rawValue }
+
+    public static func == (lhs: CacheName, rhs: CacheName) -> Bool { lhs.rawValue == rhs.rawValue }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
     static func allowed(_ byte: UInt8) -> Bool {
         switch byte {

@@ -4,8 +4,8 @@
 /// ~360 → ~150 instructions per `get`). Keyed and random like `Hasher`, so keys chosen by an
 /// attacker cannot be made to collide.
 ///
-/// Only whole words are fed (``MemoryCacheKey`` packs bytes and lengths into words), so the
-/// final block is just the length byte.
+/// Whole words are fed with ``combine(_:)``; ``finalize(tail:tailCount:)`` takes the last
+/// 0–7 bytes and adds the message length byte, as SipHash's final block does.
 struct MemoryCacheHasher: Sendable {
     private var v0: UInt64
     private var v1: UInt64
@@ -35,10 +35,12 @@ struct MemoryCacheHasher: Sendable {
         words &+= 1
     }
 
+    /// The hash of the words fed so far followed by `tailCount` (0...7) more bytes, held in
+    /// the low bytes of `tail` (the rest zero): SipHash's final block, the tail bytes with the
+    /// message length (mod 256) in the top byte.
     @inline(__always)
-    mutating func finalize() -> Int {
-        // The last block: no tail bytes, the message length (mod 256) in the top byte.
-        let last = (words &* 8) &<< 56
+    mutating func finalize(tail: UInt64 = 0, tailCount: Int = 0) -> Int {
+        let last = tail | ((words &* 8 &+ UInt64(truncatingIfNeeded: tailCount)) &<< 56)
         v3 ^= last
         round()
         v0 ^= last

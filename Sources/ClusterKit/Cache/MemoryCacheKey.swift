@@ -8,14 +8,18 @@ import Foundation
 /// differently encoded text ("é" and "e" + U+0301), but compares the bytes.
 ///
 /// The hash is SipHash (``MemoryCacheHasher``, randomly keyed per process, so keys chosen by
-/// an attacker cannot be made to collide) over the lengths and bytes of app, cache and key.
+/// an attacker cannot be made to collide) over the app's length and bytes followed by the
+/// key's bytes, XORed with the cache name's own SipHash (``CacheName`` computes it once, the
+/// node hashes its app once): per operation only the key's bytes are hashed. The XOR with a
+/// constant per cache keeps the keys of one cache exactly as spread as SipHash makes them;
+/// equality never relies on the hash.
 struct MemoryCacheKey: Sendable {
     let app: String
     let cache: String
     let key: String
     let hash: Int
 
-    /// The entry `key` of the named cache of `app`, whose ``hash(cache:key:appHasher:)`` is
+    /// The entry `key` of the named cache of `app`, whose ``hash(validating:cacheHash:appHasher:)`` is
     /// `hash`.
     init(app: String, cache: String, key: String, hash: Int) {
         (self.app, self.cache, self.key, self.hash) = (app, cache, key, hash)
@@ -29,21 +33,36 @@ struct MemoryCacheKey: Sendable {
     static func hasher(forApp app: String) -> MemoryCacheHasher {
         var hasher = MemoryCacheHasher()
         hasher.combine(UInt64(truncatingIfNeeded: app.utf8.count))
-        combineWords(of: app, into: &hasher)
+        // Whole words, the last one zero-padded: with the length first, the key's bytes
+        // that follow always start at a word boundary after a decodable prefix.
+        for start in stride(from: 0, to: app.utf8.count, by: 8) {
+            var word: UInt64 = 0
+            for (index, byte) in app.utf8.dropFirst(start).prefix(8).enumerated() {
+                word |= UInt64(byte) &<< UInt64(8 * index)
+            }
+            hasher.combine(word)
+        }
         return hasher
     }
 
-    /// The hash of (app, `cache`, `key`), `appHasher` being ``hasher(forApp:)`` of the app.
-    ///
-    /// The hasher gets each part's UTF-8 byte count first (cache and key counts packed in one
-    /// word), then its bytes as whole 64-bit words: the counts make the sequence decodable,
-    /// so different triples never feed the same words.
-    static func hash(cache: String, key: String, appHasher: MemoryCacheHasher) -> Int {
-        var hasher = appHasher
-        hasher.combine(UInt64(truncatingIfNeeded: cache.utf8.count) | UInt64(truncatingIfNeeded: key.utf8.count) << 32)
-        combineWords(of: cache, into: &hasher)
-        combineWords(of: key, into: &hasher)
-        return hasher.finalize()
+    /// The hash of the cache name `name` (its ``CacheName`` stores it).
+    static func nameHash(_ name: String) -> Int {
+        guard let hash = hashBytes(of: name, from: MemoryCacheHasher()) else {
+            preconditionFailure("MemoryCacheKey.nameHash: an empty or over-long name")
+        }
+        return hash
+    }
+
+    /// The hash of the entry (app, cache, `key`), `appHasher` being ``hasher(forApp:)`` of the
+    /// app and `cacheHash` the cache's ``nameHash(_:)``; validates `key` in the same pass
+    /// (``CacheKeyRules``).
+    @inline(__always)
+    static func hash(validating key: String, cacheHash: Int, appHasher: MemoryCacheHasher) throws(CacheError) -> Int {
+        guard let keyHash = hashBytes(of: key, from: appHasher) else {
+            try CacheKeyRules.validate(key)
+            preconditionFailure("MemoryCacheKey: a key CacheKeyRules accepts was rejected")
+        }
+        return keyHash ^ cacheHash
     }
 
     /// Whether this is the entry (`app`, `cache`, `key`) whose hash is `hash` (byte-exact on
@@ -61,24 +80,34 @@ struct MemoryCacheKey: Sendable {
 
     // MARK: Bytes
 
-    /// Feeds `text`'s UTF-8 bytes as 64-bit words, the last one zero-padded.
-    private static func combineWords(of text: String, into hasher: inout MemoryCacheHasher) {
-        let done: Void? = text.utf8.withContiguousStorageIfAvailable { combineWords(UnsafeRawBufferPointer($0), into: &hasher) }
-        if done == nil {
-            Array(text.utf8).withUnsafeBytes { combineWords($0, into: &hasher) }
+    /// SipHash of `text`'s UTF-8 bytes continuing from `hasher`, or `nil` when `text` is empty
+    /// or longer than ``CacheKeyRules/maximumKeyLength`` bytes (the same rule as
+    /// ``CacheKeyRules/validate(_:)``, checked here to read the length once).
+    @inline(__always)
+    private static func hashBytes(of text: String, from hasher: MemoryCacheHasher) -> Int? {
+        if let hash = text.utf8.withContiguousStorageIfAvailable({ hashBytes(UnsafeRawBufferPointer($0), from: hasher) }) {
+            return hash
         }
+        return Array(text.utf8).withUnsafeBytes { hashBytes($0, from: hasher) }
     }
 
-    private static func combineWords(_ bytes: UnsafeRawBufferPointer, into hasher: inout MemoryCacheHasher) {
+    @inline(__always)
+    private static func hashBytes(_ bytes: UnsafeRawBufferPointer, from start: MemoryCacheHasher) -> Int? {
+        guard bytes.count > 0, bytes.count <= CacheKeyRules.maximumKeyLength else { return nil }
+        var hasher = start
         var offset = 0
         while offset + 8 <= bytes.count {
             hasher.combine(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
             offset += 8
         }
-        guard offset < bytes.count else { return }
-        var last: UInt64 = 0
-        withUnsafeMutableBytes(of: &last) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
-        hasher.combine(last)
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < bytes.count {
+            tail |= UInt64(bytes[offset]) &<< shift
+            shift &+= 8
+            offset += 1
+        }
+        return hasher.finalize(tail: tail, tailCount: Int(shift / 8))
     }
 
     /// UTF-8 byte equality (`String ==` is canonical equivalence, not byte equality).

@@ -48,35 +48,34 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     }
 
     /// The app namespace (`APP_NAME`) of this node's keys.
-    public let appName: String
+    public var appName: String { core.appName }
     public let nodeID: NodeID
     public let configuration: Configuration
     private let clock: C
     private let shared: MemoryCacheShared<C.Instant>
-    private let closed = Atomic<Bool>(false)
-    /// The hasher fed with `appName`: each key's hash starts from a copy (``MemoryCacheKey``).
-    private let appHasher: MemoryCacheHasher
+    /// Namespace, closed flag and table: what does not depend on the clock type.
+    @usableFromInline let core: MemoryCacheNodeCore
 
     /// A node on `backend`: nodes built from one backend share their entries.
     public init(backend: MemoryBackend, appName: String, nodeID: NodeID = .generate(), configuration: Configuration = .init(), clock: C) {
-        self.appName = appName
         self.nodeID = nodeID
         self.configuration = configuration
         self.clock = clock
-        self.shared = backend.component("cache") { MemoryCacheShared<C.Instant>(origin: clock.now) }
-        self.appHasher = MemoryCacheKey.hasher(forApp: appName)
+        let shared = backend.component("cache") { MemoryCacheShared<C.Instant>(origin: clock.now) }
+        self.shared = shared
+        self.core = MemoryCacheNodeCore(appName: appName, tables: shared.tables)
     }
 
     // MARK: ClusterAdapter
 
     /// Always healthy until closed.
     public func checkHealth() async throws(CacheError) {
-        if closed.load(ordering: .acquiring) { throw CacheError.closed }
+        if core.closed.load(ordering: .acquiring) { throw CacheError.closed }
     }
 
     /// Closes this node only; the shared entries stay. Idempotent.
     public func close() async {
-        closed.store(true, ordering: .releasing)
+        core.closed.store(true, ordering: .releasing)
     }
 
     // MARK: Single keys
@@ -86,13 +85,14 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     // and an executor check, ~570 instructions under callgrind, as much as the store's own
     // work for a `get`) disappears; callers through `any CacheStore` still pay it.
     //
-    // `@_specialize` on every data operation: called through `any CacheStore`, the generic
+    // `get` goes straight to the non-generic ``MemoryCacheNodeCore``. `@_specialize` on every
+    // other data operation: called through `any CacheStore`, the generic
     // body looked up generic metadata on every call (callgrind: ~45 % of a `get` before). The
     // default clock gets a concrete copy; a test clock keeps the generic path.
 
     @inlinable
     public func get(_ cache: CacheName, _ key: String) async throws(CacheError) -> [UInt8]? {
-        try syncGet(cache, key)
+        try core.get(cache, key) { tableTime() }
     }
 
     @inlinable
@@ -113,16 +113,6 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     @inlinable
     public func has(_ cache: CacheName, _ key: String) async throws(CacheError) -> Bool {
         try syncHas(cache, key)
-    }
-
-    @usableFromInline @_specialize(where C == ContinuousClock)
-    func syncGet(_ cache: CacheName, _ key: String) throws(CacheError) -> [UInt8]? {
-        let hash = try validatedHash(cache, key)
-        return try withTable(needsTime: false) { table, now in
-            guard let slot = lookup(&table, cache, key, hash, now: now) else { return nil }
-            table.markUsed(slot)
-            return table.value(at: slot)
-        }
     }
 
     @usableFromInline @_specialize(where C == ContinuousClock)
@@ -287,14 +277,15 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
 
     /// Validates `key` and returns the hash of its entry in this node's namespace of `cache`.
     private func validatedHash(_ cache: CacheName, _ key: String) throws(CacheError) -> Int {
-        try CacheKeyRules.validate(key)
-        return MemoryCacheKey.hash(cache: cache.rawValue, key: key, appHasher: appHasher)
+        try core.validatedHash(cache, key)
     }
 
     /// Every key validated before any is used, so a batch with one bad key does nothing.
     private func validatedHashes(_ cache: CacheName, _ keys: [String]) throws(CacheError) -> [Int] {
-        for key in keys { try CacheKeyRules.validate(key) }
-        return keys.map { MemoryCacheKey.hash(cache: cache.rawValue, key: $0, appHasher: appHasher) }
+        var hashes: [Int] = []
+        hashes.reserveCapacity(keys.count)
+        for key in keys { hashes.append(try core.validatedHash(cache, key)) }
+        return hashes
     }
 
     /// The slot of the live entry `key` of this node's namespace of `cache`, if any.
@@ -321,13 +312,20 @@ public final class MemoryCacheStore<C: Clock>: CacheStore where C.Duration == Du
     @inline(__always)
     private func withTable<T>(needsTime: Bool = true,
                               _ body: (inout MemoryCacheTable, Duration) throws(CacheError) -> T) throws(CacheError) -> T {
-        if closed.load(ordering: .acquiring) { throw CacheError.closed }
-        return try shared.table.withLock { (table: inout MemoryCacheTable) throws(CacheError) -> T in
+        if core.closed.load(ordering: .acquiring) { throw CacheError.closed }
+        return try core.tables.table.withLock { (table: inout MemoryCacheTable) throws(CacheError) -> T in
             guard needsTime || table.mayHaveDeadlines else { return try body(&table, .zero) }
-            let now = shared.origin.duration(to: clock.now)
+            let now = tableTime()
             table.removeExpired(now: now)
             return try body(&table, now)
         }
+    }
+
+    /// The clock's reading as a duration since the table's origin. Read under the table's
+    /// lock only.
+    @usableFromInline
+    func tableTime() -> Duration {
+        shared.origin.duration(to: clock.now)
     }
 }
 
@@ -350,7 +348,7 @@ final class MemoryCacheShared<Instant: InstantProtocol>: Sendable where Instant.
     /// The table stores instants as durations since this one (the clock reading of the node
     /// that created the table), which keeps the table free of generics.
     let origin: Instant
-    let table = Mutex(MemoryCacheTable())
+    let tables = MemoryCacheTableLock()
 
     init(origin: Instant) { self.origin = origin }
 }
