@@ -75,11 +75,7 @@ final class RedisStreamConsumer: QueueConsumer {
     static let ackBatchLimit = 1024
 
     /// One delivery handed to this consumer.
-    private struct Delivered {
-        let entryID: String
-        let deliveries: Int
-        let message: QueueMessage
-    }
+    private typealias Delivered = RedisQueueDelivery
 
     /// A delivery whose handler has not been settled yet.
     private struct Run {
@@ -305,18 +301,10 @@ final class RedisStreamConsumer: QueueConsumer {
         defer { if blocking { state.withLock { $0.blockedReader = nil } } }
         arguments += ["STREAMS", keys.stream, ">"]
         let command = RedisCommand("XREADGROUP", arguments: arguments)
-        let reply = try await node.run { () throws(RedisError) in try await reader.send(command) }
-        return try node.decode { () throws(RedisError) -> [Delivered] in
-            guard case .array(let streams) = reply, let first = streams.first else { return [] }
-            let parts = try first.array()
-            guard parts.count == 2 else { throw RedisError(code: .protocolError, message: "malformed XREADGROUP reply") }
-            return try parts[1].array().map { (entry) throws(RedisError) -> Delivered in
-                let pair = try entry.array()
-                guard pair.count == 2 else { throw RedisError(code: .protocolError, message: "malformed stream entry") }
-                let entryID = String(decoding: try pair[0].bytes() ?? [], as: UTF8.self)
-                let (message, _) = try RedisQueueEntry.message(queue: queue, entryID: entryID, fields: pair[1])
-                return Delivered(entryID: entryID, deliveries: 1, message: message)
-            }
+        // Decoded on the reader's thread straight from hiredis's parse (no reply tree); a
+        // null reply (block timed out, or ended by `CLIENT UNBLOCK`) is no entries.
+        return try await node.run { [queue] () throws(RedisError) in
+            try await reader.send(command) { (reply) throws(RedisError) in try RedisQueueReplyDecoder.xreadgroup(reply, queue: queue) }
         }
     }
 
