@@ -482,10 +482,7 @@ final class RedisStreamConsumer: QueueConsumer {
                 await acksQueued.wait(after: observed)
                 continue
             }
-            let commands = [
-                RedisCommand("XACK", arguments: [keys.stream, RedisQueueKeys.group] + batch),
-                RedisCommand("XDEL", arguments: [keys.stream] + batch),
-            ]
+            let commands = acknowledgement(of: batch)
             do throws(QueueError) {
                 _ = try await node.run { () throws(RedisError) in try await client.transaction(commands) }
                 failures = 0
@@ -507,6 +504,22 @@ final class RedisStreamConsumer: QueueConsumer {
             changes.notifyAll()
         }
     }
+
+    /// `XACK` and `XDEL` of `batch`, built from bytes: each entry ID is converted once and
+    /// shared by both commands (as `[any RedisArgument]` every ID cost two arrays and
+    /// ~900 instructions per acknowledged job under callgrind).
+    private func acknowledgement(of batch: [String]) -> [RedisCommand] {
+        let ids = batch.map { Array($0.utf8) }
+        let stream = Array(keys.stream.utf8)
+        return [
+            RedisCommand([Self.xack, stream, Self.group] + ids),
+            RedisCommand([Self.xdel, stream] + ids),
+        ]
+    }
+
+    private static let xack = Array("XACK".utf8)
+    private static let xdel = Array("XDEL".utf8)
+    private static let group = Array(RedisQueueKeys.group.utf8)
 
     /// Rejects runs whose timeout passed (cancelling their handler), sleeping until the
     /// earliest deadline in between.
