@@ -152,6 +152,50 @@ struct RedisQueueConsumerTests {
         #expect(try await stats.send(RedisCommand("XLEN", keys.stream)).integer() == 0, "acknowledged entries are deleted")
     }
 
+    @Test func theConsumerReadsEveryStoredFormatAndPauseEndsItsBlockingRead() async throws {
+        let app = appName("consumer-formats")
+        let keys = RedisQueueKeys(appName: app, queue: "jobs")
+        let queue = try await node(app, "reader")
+        let client = try await makeClient()
+        defer { Task { await queue.close(drainTimeout: .zero); await client.close() } }
+        let received = Mutex<[QueueMessage]>([])
+        let consumer = try await queue.consume("jobs", options: .init(concurrency: 4)) { message in received.withLock { $0.append(message) } }
+        // Read back from the consumer's XREADGROUP (decoded straight from hiredis's parse).
+        let plain = try await queue.publish("jobs", Array("plain".utf8))
+        let custom = QueuePublishOptions(maxAttempts: 5, timeout: .seconds(2),
+                                         backoff: Backoff(initial: .milliseconds(5), multiplier: 3, maximum: .seconds(1), jitter: 0),
+                                         headers: ["k": "v"])
+        try await queue.publish("jobs", Array("custom".utf8), options: custom)
+        // As earlier versions stored every entry: every field, default values included.
+        let full = try await client.send(RedisCommand("XADD", keys.stream, "*", "body", "full", "headers", "{}", "attempt", "1", "maxAttempts", "3",
+                                                      "timeout", "15000000000", "backoff", "100000000,2.0,30000000000,0.5"))
+        let delayed = try await queue.publish("jobs", Array("delayed".utf8), options: .init(delay: .milliseconds(50)))
+        #expect(try await waitUntil { received.withLock { $0.count } == 4 }, "handled \(received.withLock { $0.count }) of 4")
+        let byBody = Dictionary(uniqueKeysWithValues: received.withLock { $0 }.map { ($0.text, $0) })
+        let defaults = QueuePublishOptions()
+        let first = try #require(byBody["plain"])
+        #expect(first.id == plain && first.attempt == 1 && first.headers.isEmpty && first.maxAttempts == defaults.maxAttempts)
+        #expect(first.timeout == defaults.timeout && first.backoff == defaults.backoff && first.publishedAtMilliseconds > 0)
+        let second = try #require(byBody["custom"])
+        #expect(second.maxAttempts == 5 && second.timeout == .seconds(2) && second.backoff == custom.backoff && second.headers == ["k": "v"])
+        let third = try #require(byBody["full"])
+        #expect(third.id.rawValue == String(decoding: try full.bytes() ?? [], as: UTF8.self) && third.maxAttempts == 3 && third.backoff == .standard)
+        let fourth = try #require(byBody["delayed"])
+        #expect(fourth.id == delayed && fourth.attempt == 1, "a delayed message keeps the ID its publish returned")
+
+        // The consumer now blocks in XREADGROUP; pause ends that read (CLIENT UNBLOCK: a
+        // null reply) and nothing is taken until resume.
+        try await Task.sleep(for: .milliseconds(100))
+        await consumer.pause()
+        try await queue.publish("jobs", Array("after pause".utf8))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(received.withLock { $0.count } == 4, "a paused consumer took a message")
+        await consumer.resume()
+        #expect(try await waitUntil { received.withLock { $0.count } == 5 })
+        #expect(try await waitUntil { try await queue.counts("jobs") == QueueCounts() }, "not every message was acknowledged")
+        await consumer.stop(drainTimeout: .seconds(1))
+    }
+
     /// `calls` per command from `INFO commandstats` (shared by the whole server: the suite
     /// runs serialized, and only differences are compared).
     private func commandCalls(_ client: RedisClient) async throws -> [String: Int] {

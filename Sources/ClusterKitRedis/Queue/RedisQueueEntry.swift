@@ -70,49 +70,93 @@ enum RedisQueueEntry {
         static let diedAt = Array("diedAt".utf8)
     }
 
-    /// The fields of an entry that a message (or a dead letter) is made of; others are ignored.
-    struct Fields {
-        var id: [UInt8]?
-        var publishedAt: [UInt8]?
-        var body: [UInt8]?
-        var headers: [UInt8]?
-        var attempt: [UInt8]?
-        var maxAttempts: [UInt8]?
-        var timeout: [UInt8]?
-        var backoff: [UInt8]?
-        var lastError: [UInt8]?
-        var diedAt: [UInt8]?
+    /// The fields of an entry that a message (or a dead letter) is made of; others are
+    /// ignored. `Bytes` is `[UInt8]` for an entry read from a ``RedisReply``, and
+    /// `UnsafeRawBufferPointer` for one read straight from hiredis's arena
+    /// (``RedisRawReply``), whose values are then views valid only during that decode call.
+    struct Fields<Bytes: RandomAccessCollection<UInt8>> {
+        var id: Bytes?
+        var publishedAt: Bytes?
+        var body: Bytes?
+        var headers: Bytes?
+        var attempt: Bytes?
+        var maxAttempts: Bytes?
+        var timeout: Bytes?
+        var backoff: Bytes?
+        var lastError: Bytes?
+        var diedAt: Bytes?
 
-        init(_ reply: RedisReply) throws(RedisError) {
-            let elements = try reply.array()
-            var index = 0
-            while index + 1 < elements.count {
-                if let name = try elements[index].bytes(), let value = try elements[index + 1].bytes() {
-                    switch name {
-                    case Name.body: body = value
-                    case Name.headers: headers = value
-                    case Name.attempt: attempt = value
-                    case Name.maxAttempts: maxAttempts = value
-                    case Name.timeout: timeout = value
-                    case Name.backoff: backoff = value
-                    case Name.id: id = value
-                    case Name.publishedAt: publishedAt = value
-                    case Name.lastError: lastError = value
-                    case Name.diedAt: diedAt = value
-                    default: break
-                    }
-                }
-                index += 2
+        /// Files `value` under the field called `name` (a name it does not know is ignored).
+        /// Compares the length first: a default-options job has the `body` field only.
+        mutating func set(_ name: some Collection<UInt8>, _ value: Bytes) {
+            switch name.count {
+            case 2: if name.elementsEqual(Name.id) { id = value }
+            case 4: if name.elementsEqual(Name.body) { body = value }
+            case 6: if name.elementsEqual(Name.diedAt) { diedAt = value }
+            case 7:
+                if name.elementsEqual(Name.headers) { headers = value }
+                else if name.elementsEqual(Name.attempt) { attempt = value }
+                else if name.elementsEqual(Name.timeout) { timeout = value }
+                else if name.elementsEqual(Name.backoff) { backoff = value }
+            case 9: if name.elementsEqual(Name.lastError) { lastError = value }
+            case 11:
+                if name.elementsEqual(Name.publishedAt) { publishedAt = value }
+                else if name.elementsEqual(Name.maxAttempts) { maxAttempts = value }
+            default: break
             }
+        }
+    }
+
+    /// The fields of a `[name, value, …]` reply. A pair whose name or value is null is
+    /// skipped; a name or value that is neither a string nor null is a protocol error.
+    static func fields(_ reply: RedisReply) throws(RedisError) -> Fields<[UInt8]> {
+        let elements = try reply.array()
+        var fields = Fields<[UInt8]>()
+        var index = 0
+        while index + 1 < elements.count {
+            if let name = try elements[index].bytes(), let value = try elements[index + 1].bytes() {
+                fields.set(name, value)
+            }
+            index += 2
+        }
+        return fields
+    }
+
+    /// The fields of a `[name, value, …]` reply as hiredis parsed it, with the same rules
+    /// as ``fields(_:)``; the values point into the reply's arena (nothing is copied).
+    static func fields(_ reply: RedisRawReply) throws(RedisError) -> Fields<UnsafeRawBufferPointer> {
+        guard reply.kind == .array else { throw reply.unexpected("an array") }
+        var fields = Fields<UnsafeRawBufferPointer>()
+        var pairs = reply.elements
+        while let name = pairs.next(), let value = pairs.next() {
+            if let name = try bytes(name), let value = try bytes(value) { fields.set(name, value) }
+        }
+        return fields
+    }
+
+    /// The bytes of a bulk or status reply, `nil` for null; throws for other kinds (as
+    /// ``RedisReply/bytes()``). A view into the reply's arena.
+    static func bytes(_ reply: RedisRawReply) throws(RedisError) -> UnsafeRawBufferPointer? {
+        switch reply.kind {
+        case .bulk, .status: return reply.bytes
+        case .null: return nil
+        default: throw reply.unexpected("a bulk string")
         }
     }
 
     /// The message of stream entry `entryID` from its `fields` reply, delivered for the
     /// `deliveries`-th time (delivery count of the group's pending list: each takeover adds
     /// one attempt).
-    static func message(queue: String, entryID: String, fields reply: RedisReply, deliveries: Int = 1) throws(RedisError) -> (QueueMessage, Fields) {
-        let fields = try Fields(reply)
-        func integer(_ value: [UInt8]?, _ name: String) throws(RedisError) -> Int64 {
+    static func message(queue: String, entryID: String, fields reply: RedisReply, deliveries: Int = 1) throws(RedisError) -> (QueueMessage, Fields<[UInt8]>) {
+        let fields = try fields(reply)
+        return (try message(queue: queue, entryID: entryID, fields: fields, deliveries: deliveries), fields)
+    }
+
+    /// The message of stream entry `entryID` made of `fields`, delivered for the
+    /// `deliveries`-th time. Of its own it allocates only the body's array for a job
+    /// published with the default options (no headers to parse).
+    static func message<Bytes>(queue: String, entryID: String, fields: Fields<Bytes>, deliveries: Int = 1) throws(RedisError) -> QueueMessage {
+        func integer(_ value: Bytes?, _ name: String) throws(RedisError) -> Int64 {
             guard let value else {
                 throw RedisError(code: .protocolError, message: "queue entry without its '\(name)' field")
             }
@@ -121,20 +165,23 @@ enum RedisQueueEntry {
             }
             return number
         }
-        let headers = fields.headers.flatMap { $0 == emptyHeaders ? nil : try? JSONDecoder().decode([String: String].self, from: Data($0)) } ?? [:]
-        let backoff = fields.backoff.map(decodeBackoff) ?? Omitted.backoff
+        let headers = fields.headers.flatMap { (bytes) -> [String: String]? in
+            bytes.elementsEqual(emptyHeaders) ? nil : try? JSONDecoder().decode([String: String].self, from: Data(bytes))
+        } ?? [:]
+        var backoff = Omitted.backoff
+        if let bytes = fields.backoff { backoff = decodeBackoff(bytes) }
         let attempt = fields.attempt == nil ? Omitted.attempt : Int(try integer(fields.attempt, "attempt"))
         let maxAttempts = fields.maxAttempts == nil ? Omitted.maxAttempts : Int(try integer(fields.maxAttempts, "maxAttempts"))
         let timeout = fields.timeout == nil ? Omitted.timeout : .nanoseconds(try integer(fields.timeout, "timeout"))
-        let message = QueueMessage(
-            id: QueueMessageID(fields.id.map { String(decoding: $0, as: UTF8.self) } ?? entryID), queue: queue, body: fields.body ?? [], headers: headers,
+        return QueueMessage(
+            id: QueueMessageID(fields.id.map { String(decoding: $0, as: UTF8.self) } ?? entryID), queue: queue,
+            body: fields.body.map { Array($0) } ?? [], headers: headers,
             attempt: attempt + max(0, deliveries - 1), maxAttempts: maxAttempts, timeout: timeout, backoff: backoff,
             publishedAtMilliseconds: fields.publishedAt == nil ? milliseconds(ofEntryID: entryID) : try integer(fields.publishedAt, "publishedAt"))
-        return (message, fields)
     }
 
     /// `initial-ns,multiplier,maximum-ns,jitter`; ``Omitted/backoff`` when malformed.
-    private static func decodeBackoff(_ bytes: [UInt8]) -> Backoff {
+    private static func decodeBackoff(_ bytes: some Collection<UInt8>) -> Backoff {
         let parts = String(decoding: bytes, as: UTF8.self).split(separator: ",").map(String.init)
         if parts.count == 4, let initial = Int64(parts[0]), let multiplier = Double(parts[1]), let maximum = Int64(parts[2]),
            let jitter = Double(parts[3]) {
@@ -146,8 +193,14 @@ enum RedisQueueEntry {
     /// The millisecond part of a stream entry ID (`<ms>-<seq>`), 0 when malformed. Reads the
     /// UTF-8 bytes: iterating the `String`'s characters cost ~4k instructions per entry.
     static func milliseconds(ofEntryID entryID: String) -> Int64 {
+        // Walked as contiguous bytes (a small string's are copied to the stack): iterating
+        // `utf8` generically cost ~600 instructions per entry.
+        entryID.utf8.withContiguousStorageIfAvailable { milliseconds(ofEntryIDBytes: $0) } ?? milliseconds(ofEntryIDBytes: entryID.utf8)
+    }
+
+    private static func milliseconds(ofEntryIDBytes bytes: some Collection<UInt8>) -> Int64 {
         var value: Int64 = 0
-        for byte in entryID.utf8 {
+        for byte in bytes {
             if byte == UInt8(ascii: "-") { break }
             let digit = byte &- UInt8(ascii: "0")
             guard digit < 10 else { return 0 }
@@ -160,20 +213,19 @@ enum RedisQueueEntry {
     }
 
     /// An optionally signed decimal integer, `nil` when it is not one or overflows.
-    static func decimal(_ bytes: [UInt8]) -> Int64? {
-        var index = 0
-        let negative = bytes.first == UInt8(ascii: "-")
-        if negative || bytes.first == UInt8(ascii: "+") { index = 1 }
-        guard index < bytes.count else { return nil }
+    static func decimal(_ bytes: some Collection<UInt8>) -> Int64? {
+        var digits = bytes[...]
+        let negative = digits.first == UInt8(ascii: "-")
+        if negative || digits.first == UInt8(ascii: "+") { digits = digits.dropFirst() }
+        guard !digits.isEmpty else { return nil }
         var value: Int64 = 0
-        while index < bytes.count {
-            let digit = bytes[index] &- UInt8(ascii: "0")
+        for byte in digits {
+            let digit = byte &- UInt8(ascii: "0")
             guard digit < 10 else { return nil }
             let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = negative ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
             guard !overflow1, !overflow2 else { return nil }
             value = sum
-            index += 1
         }
         return value
     }
