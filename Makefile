@@ -40,8 +40,9 @@ bench: packages-test
 	$$($(SWIFT) build -c release --show-bin-path)/clusterkit bench $(BENCH_ARGS)
 
 ## make bench-check: instructions and mallocs per operation of the hot paths, counted under
-## callgrind, against benchmarks/hotpaths-thresholds.json (load-independent; scripts/bench-check.py)
-bench-check: packages-build
+## callgrind, against benchmarks/hotpaths-thresholds.json (load-independent; scripts/bench-check.py).
+## Needs redis-server: the redis-queue-job path starts a private one.
+bench-check: packages-test
 	@scripts/ensure-packages.sh valgrind
 	$(SWIFT) build -c release --product clusterkit-hotpaths
 	scripts/bench-check.py --binary $$($(SWIFT) build -c release --show-bin-path)/clusterkit-hotpaths
