@@ -7,6 +7,7 @@
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 #include <string.h>
+#include <sys/random.h>
 
 /// amqp_login with PLAIN authentication (the variadic form takes user and password).
 static inline amqp_rpc_reply_t ck_amqp_login_plain(amqp_connection_state_t state, const char *vhost,
@@ -64,5 +65,11 @@ static inline int ck_connection_close_ok(amqp_connection_state_t state) {
     amqp_connection_close_ok_t ok;
     ok.dummy = 0;
     return amqp_send_method(state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+}
+/// Fills `buffer` with `length` (at most 256) random bytes in one getrandom(2) call (the
+/// <sys/random.h> declaration is not in Swift's Glibc module); returns how many it filled,
+/// or -1.
+static inline ssize_t ck_random_bytes(void *buffer, size_t length) {
+    return getrandom(buffer, length, 0);
 }
 #endif

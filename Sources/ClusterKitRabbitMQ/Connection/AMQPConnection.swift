@@ -246,13 +246,29 @@ final class AMQPConnection {
     /// Waits up to `timeout` for one frame (sending heartbeats meanwhile); `nil` when none
     /// came. Missed heartbeats or a closed socket throw ``RabbitMQError/Code/connectionLost``.
     /// The frame's decoded parts stay valid until ``releaseBuffers()``.
+    ///
+    /// A non-zero `timeout` is rounded up to whole milliseconds (the granularity of the
+    /// `poll` inside rabbitmq-c), so that it really blocks: rabbitmq-c truncates the time
+    /// left to whole milliseconds, which turned a 1 ms wait into `poll(…, 0)` and the
+    /// publisher's pump into a busy loop of `recv` + `poll` (≈ 60 system calls per
+    /// published message). `.zero` still only looks at what has arrived.
     func waitFrame(timeout: Duration) throws(RabbitMQError) -> amqp_frame_t? {
         var frame = amqp_frame_t()
-        var tv = timeval(duration: timeout)
+        var tv = timeval(duration: Self.pollableTimeout(timeout))
         let status = amqp_simple_wait_frame_noblock(state, &frame, &tv)
         if status == AMQP_STATUS_TIMEOUT.rawValue { return nil }
         try checkStatus(status, "wait for a frame")
         return frame
+    }
+
+    /// `timeout` rounded up to whole milliseconds, plus 999 µs: rabbitmq-c polls for
+    /// `(deadline - now) / 1 ms` milliseconds (truncated), so this makes its first `poll`
+    /// last the rounded-up milliseconds (and never 0 for a non-zero `timeout`).
+    static func pollableTimeout(_ timeout: Duration) -> Duration {
+        guard timeout > .zero else { return .zero }
+        let (seconds, attoseconds) = timeout.components
+        let milliseconds = seconds * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return .milliseconds(milliseconds) + .microseconds(999)
     }
 
     /// Whether frames are already buffered (a wait would return at once).

@@ -1,3 +1,4 @@
+import CRabbitMQ
 import ClusterKit
 import Logging
 import Synchronization
@@ -375,10 +376,16 @@ public final class RabbitMQMessageQueue: MessageQueue {
         await close(drainTimeout: .seconds(10))
     }
 
-    /// 32 random hexadecimal digits (128 bits).
+    /// 32 random hexadecimal digits (128 bits), from one `getrandom` system call
+    /// (`SystemRandomNumberGenerator` makes one per 64 bits).
     static func randomMessageID() -> QueueMessageID {
-        var generator = SystemRandomNumberGenerator()
-        let (high, low): (UInt64, UInt64) = (generator.next(), generator.next())
+        var words: (high: UInt64, low: UInt64) = (0, 0)
+        let filled = withUnsafeMutableBytes(of: &words) { ck_random_bytes($0.baseAddress, $0.count) }
+        if filled != MemoryLayout.size(ofValue: words) {
+            var generator = SystemRandomNumberGenerator()
+            words = (generator.next(), generator.next())
+        }
+        let (high, low) = words
         let text = String(unsafeUninitializedCapacity: 32) { buffer in
             for index in 0..<16 {
                 buffer[index] = hexDigit(high >> (60 - 4 * UInt64(index)))

@@ -168,8 +168,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 return (state.acknowledgements, !state.runs.isEmpty || state.settling > 0, state.finished)
             }
             // Short waits while handlers are running, so their acknowledgements go out soon;
-            // longer ones when idle (a delivery ends the wait at once either way).
-            let wait: Duration = finished ? .zero : busy || !acknowledgements.isEmpty ? .milliseconds(2)
+            // longer ones when idle (a delivery ends the wait at once either way). 1 ms: what
+            // the former 2 ms wait lasted before AMQPConnection stopped rabbitmq-c from
+            // truncating waits to whole milliseconds left.
+            let wait: Duration = finished ? .zero : busy || !acknowledgements.isEmpty ? .milliseconds(1)
                 : options.gate == nil ? .milliseconds(50) : min(options.gateInterval, .milliseconds(50))
             do {
                 let (epoch, deliveries, full) = try await connection.pump(acknowledge: acknowledgements, subscribe: subscribe, wait: wait)
