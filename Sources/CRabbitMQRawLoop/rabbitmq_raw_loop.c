@@ -98,7 +98,8 @@ static void close_connection(amqp_connection_state_t conn) {
     amqp_destroy_connection(conn);
 }
 
-static int publish_loop(amqp_connection_state_t conn, const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result) {
+static int publish_loop(amqp_connection_state_t conn, const ck_raw_target *target, long count, long window, size_t size,
+                        int adapter_properties, ck_raw_result *result) {
     amqp_confirm_select(conn, 1);
     if (check_reply(amqp_get_rpc_reply(conn), "confirm.select", result) != 0) return -1;
     char *body = malloc(size ? size : 1);
@@ -113,6 +114,27 @@ static int publish_loop(amqp_connection_state_t conn, const ck_raw_target *targe
     amqp_basic_properties_t props;
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
     props.delivery_mode = 2; // persistent
+    // What the adapter adds to every message (see RabbitMQMessageCodec): a 32-hex-digit
+    // message ID and five x-ck-* headers (four 64-bit integers, the backoff as text), sent
+    // mandatory. Constant values: the point is the broker's cost of carrying them.
+    amqp_table_entry_t headers[5];
+    amqp_boolean_t mandatory = 0;
+    if (adapter_properties) {
+        static const char *const keys[5] = {"x-ck-attempt", "x-ck-max-attempts", "x-ck-timeout-ns", "x-ck-backoff", "x-ck-published-ms"};
+        static const int64_t values[5] = {1, 3, 15000000000LL, 0, 1763870000000LL};
+        for (int i = 0; i < 5; i++) {
+            headers[i].key = amqp_cstring_bytes(keys[i]);
+            headers[i].value.kind = AMQP_FIELD_KIND_I64;
+            headers[i].value.value.i64 = values[i];
+        }
+        headers[3].value.kind = AMQP_FIELD_KIND_UTF8;
+        headers[3].value.value.bytes = amqp_cstring_bytes("100000000,2,30000000000,0.2");
+        props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+        props.headers.num_entries = 5;
+        props.headers.entries = headers;
+        props.message_id = amqp_cstring_bytes("0123456789abcdef0123456789abcdef");
+        mandatory = 1;
+    }
     amqp_bytes_t routing_key = amqp_cstring_bytes(target->queue);
     struct timeval timeout = {.tv_sec = target->timeout_seconds, .tv_usec = 0};
     long sent = 0, settled = 0, lowest = 1, nacked = 0;
@@ -120,7 +142,7 @@ static int publish_loop(amqp_connection_state_t conn, const ck_raw_target *targe
     double start = now_seconds();
     while (settled < count && status == 0) {
         while (sent < count && sent - settled < window && status == 0) {
-            status = check_status(amqp_basic_publish(conn, 1, amqp_empty_bytes, routing_key, 0, 0, &props, payload), "basic.publish", result);
+            status = check_status(amqp_basic_publish(conn, 1, amqp_empty_bytes, routing_key, mandatory, 0, &props, payload), "basic.publish", result);
             sent++;
         }
         // The window is full (or everything is sent): wait for confirms, then take all buffered ones.
@@ -165,14 +187,22 @@ static int publish_loop(amqp_connection_state_t conn, const ck_raw_target *targe
     return status;
 }
 
-int ck_raw_publish(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result) {
+static int publish(const ck_raw_target *target, long count, long window, size_t size, int adapter_properties, ck_raw_result *result) {
     memset(result, 0, sizeof *result);
     if (count <= 0 || window <= 0) return fail(result, "count and window must be positive");
     amqp_connection_state_t conn = open_connection(target, result);
     if (!conn) return -1;
-    int status = publish_loop(conn, target, count, window, size, result);
+    int status = publish_loop(conn, target, count, window, size, adapter_properties, result);
     close_connection(conn);
     return status;
+}
+
+int ck_raw_publish(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result) {
+    return publish(target, count, window, size, 0, result);
+}
+
+int ck_raw_publish_with_adapter_properties(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result) {
+    return publish(target, count, window, size, 1, result);
 }
 
 static int consume_loop(amqp_connection_state_t conn, const ck_raw_target *target, long count, int prefetch, long ack_every, ck_raw_result *result) {

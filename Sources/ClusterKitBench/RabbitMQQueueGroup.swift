@@ -16,6 +16,7 @@ import Synchronization
 final class RabbitMQQueueGroup: BenchGroup {
     static let publishRow = "rabbitmq confirmed publish"
     static let consumeRow = "rabbitmq consume + ack, prefetch 200"
+    static let propertiesRow = "rabbitmq confirmed publish, raw loop with the adapter's properties"
     static let window = 512
     static let prefetch = 200
     static let rawAckEvery = 50
@@ -25,6 +26,8 @@ final class RabbitMQQueueGroup: BenchGroup {
                      note: "ours: 1,024 tasks each awaiting its confirmed publish (adapter window 512)"),
         BenchRowSpec(name: consumeRow, unit: "msg/s", reference: "raw rabbitmq-c, prefetch 200, basic.ack multiple every 50",
                      target: .ratio(atLeast: 0.9), note: "ours: 200 no-op handlers, prefetch 200, adapter's batched acks; both drain a pre-filled backlog"),
+        BenchRowSpec(name: propertiesRow, unit: "msg/s", reference: "raw rabbitmq-c, confirm window 512", target: nil,
+                     note: "diagnostic: the raw loop itself, each message also carrying the adapter's message ID, x-ck-* headers and mandatory flag — the ratio the publish row could reach if our client cost nothing"),
     ]
     private let adapter: RabbitMQMessageQueue
     private let raw: RawRabbitMQLoop
@@ -63,6 +66,11 @@ final class RabbitMQQueueGroup: BenchGroup {
         let rawPublish = try await raw.publish(queue: "bench-raw", count: rawPublishCount, window: Self.window, size: Self.size)
         let rawPublishRate = record("raw publish", Double(rawPublishCount) / rawPublish.seconds)
         try await raw.purge(queue: "bench-raw")
+        let propertiesCount = count("raw publish with properties", duration: duration)
+        let propertiesPublish = try await raw.publish(queue: "bench-raw", count: propertiesCount, window: Self.window, size: Self.size,
+                                                      adapterProperties: true)
+        let propertiesRate = record("raw publish with properties", Double(propertiesCount) / propertiesPublish.seconds)
+        try await raw.purge(queue: "bench-raw")
 
         let oursConsume = try await consumeOurs(count: count("ours consume", duration: duration))
         let rawCount = count("raw consume", duration: duration)
@@ -70,7 +78,8 @@ final class RabbitMQQueueGroup: BenchGroup {
         let rawConsume = try await raw.consume(queue: "bench-raw", count: rawCount, prefetch: Self.prefetch, ackEvery: Self.rawAckEvery)
         let rawConsumeRate = record("raw consume", Double(rawCount) / rawConsume.seconds)
         return [Self.publishRow: BenchSample(ours: ours, reference: rawPublishRate),
-                Self.consumeRow: BenchSample(ours: oursConsume, reference: rawConsumeRate)]
+                Self.consumeRow: BenchSample(ours: oursConsume, reference: rawConsumeRate),
+                Self.propertiesRow: BenchSample(ours: propertiesRate, reference: rawPublishRate)]
     }
 
     /// Fills the adapter's queue with `count` messages (raw loop), then times our consumer draining it.
