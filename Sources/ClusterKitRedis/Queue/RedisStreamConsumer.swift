@@ -461,10 +461,13 @@ final class RedisStreamConsumer: QueueConsumer {
         // The tasks are created outside the lock (their handlers finish on other threads
         // and take it), then their handles filed for cancellation; a worker doomed
         // meanwhile (its run timed out or was abandoned) is cancelled at once.
-        // On the cooperative pool, not on the reader's thread whose preference this code
-        // inherits: handlers are the application's code.
+        // On the cooperative pool, not on the reader's thread: an unstructured task does
+        // not inherit the reader's task-executor preference (a test pins that handlers run
+        // off the connection threads). No explicit `globalConcurrentExecutor` preference
+        // either: a task with one pays a status-record walk under a lock on every
+        // suspension and resumption (~1k instructions per job under callgrind).
         let tasks = spawn.map { worker, generation, delivery in
-            (worker, generation, Task(executorPreference: globalConcurrentExecutor) { await self.work(worker, first: delivery) })
+            (worker, generation, Task { await self.work(worker, first: delivery) })
         }
         let doomed = state.withLock { state -> [Task<Void, Never>] in
             var doomed: [Task<Void, Never>] = []
