@@ -1,6 +1,7 @@
 import ClusterKit
 @testable import ClusterKitRedis
 import ClusterKitRedisTesting
+import Foundation
 import Synchronization
 import Testing
 
@@ -150,6 +151,39 @@ struct RedisQueueConsumerTests {
         #expect(acks >= 1 && acks < messages, "\(acks) XACK calls for \(messages) messages: acknowledgements are not batched")
         #expect(reads >= 1 && reads < messages, "\(reads) XREADGROUP calls for \(messages) messages: reads are not batched")
         #expect(try await stats.send(RedisCommand("XLEN", keys.stream)).integer() == 0, "acknowledged entries are deleted")
+    }
+
+    /// Handlers run in long-lived workers: the cancellation of a timed-out handler must not
+    /// reach the jobs that come after it, and handlers never run on a connection's thread.
+    @Test func aTimedOutHandlersCancellationReachesNoLaterJobAndHandlersRunOffTheConnectionThreads() async throws {
+        let app = appName("consumer-workers")
+        let queue = try await node(app, "workers")
+        defer { Task { await queue.close(drainTimeout: .zero) } }
+        struct Run: Sendable {
+            let text: String
+            let attempt: Int
+            let cancelledAtStart: Bool
+            let thread: String
+        }
+        let runs = Mutex<[Run]>([])
+        let consumer = try await queue.consume("jobs", options: .init(concurrency: 1)) { message in
+            let thread = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?"
+            runs.withLock { $0.append(Run(text: message.text, attempt: message.attempt, cancelledAtStart: Task.isCancelled, thread: thread)) }
+            // The first attempt outlives its timeout, and returns once it is cancelled.
+            if message.text == "slow", message.attempt == 1 { try? await Task.sleep(for: .seconds(30)) }
+        }
+        let retryAtOnce = Backoff(initial: .milliseconds(10), multiplier: 1, maximum: .milliseconds(10), jitter: 0)
+        try await queue.publish("jobs", Array("slow".utf8), options: .init(timeout: .milliseconds(200), backoff: retryAtOnce))
+        for index in 0..<3 { try await queue.publish("jobs", Array("next \(index)".utf8)) }
+        #expect(try await waitUntil { runs.withLock { $0.count } >= 5 }, "not every job ran: \(runs.withLock { $0.map(\.text) })")
+        let seen = runs.withLock { $0 }
+        #expect(seen.count == 5, "\(seen.map(\.text))")
+        #expect(seen.filter { $0.text == "slow" }.map(\.attempt) == [1, 2], "the timed-out job was not retried once")
+        #expect(Set(seen.map(\.text)) == ["slow", "next 0", "next 1", "next 2"])
+        #expect(seen.allSatisfy { !$0.cancelledAtStart }, "a handler started cancelled: \(seen.map { ($0.text, $0.cancelledAtStart) })")
+        #expect(seen.allSatisfy { !$0.thread.hasPrefix("redis-") }, "a handler ran on a connection thread: \(seen.map(\.thread))")
+        #expect(try await waitUntil { try await queue.counts("jobs") == QueueCounts() })
+        await consumer.stop(drainTimeout: .seconds(1))
     }
 
     @Test func theConsumerReadsEveryStoredFormatAndPauseEndsItsBlockingRead() async throws {

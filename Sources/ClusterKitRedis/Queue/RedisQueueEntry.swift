@@ -19,9 +19,11 @@ enum RedisQueueEntry {
         ([Name.body, body] + tail(options)).map { $0 as any RedisArgument }
     }
 
-    /// The `XADD <stream> * <fields>` of an undelayed publish.
-    static func add(to stream: String, body: [UInt8], options: QueuePublishOptions) -> RedisCommand {
-        RedisCommand([xadd, Array(stream.utf8), star, Name.body, body] + tail(options))
+    /// The `XADD <stream> * <fields>` of an undelayed publish (`stream`: the key's bytes).
+    static func add(to stream: [UInt8], body: [UInt8], options: QueuePublishOptions) -> RedisCommand {
+        let tail = tail(options)
+        let head = [xadd, stream, star, Name.body, body]
+        return RedisCommand(tail.isEmpty ? head : head + tail)
     }
 
     private static let xadd = Array("XADD".utf8)
