@@ -241,6 +241,22 @@ struct RedisClientFaultTests {
         await client.close()
     }
 
+    @Test func aDatabaseTheServerLacksFailsAtConnectWithItsErrorAndNoPassword() async throws {
+        let secret = "select-staple-77"
+        let server = try await RedisServer.start(.init(password: secret))
+        defer { Task { await server.stop() } }
+        // The server keeps the default `databases 16`: 16 is out of range, 15 is not.
+        let error = try await #require(throws: RedisError.self) { try await makeClient(server.url(database: 16, password: secret)) }
+        #expect(error.code == .connectionFailed, "\(error)")
+        #expect(error.message.contains("cannot select database 16"), "\(error)")
+        #expect(error.message.contains("DB index is out of range"), "\(error)")
+        #expect(!error.description.contains(secret), "\(error)")
+        #expect(!String(reflecting: error).contains(secret))
+        let client = try await makeClient(server.url(database: 15, password: secret))
+        #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
+        await client.close()
+    }
+
     @Test func unreachableServerFailsWithinTheConnectTimeout() async throws {
         let port = try RedisServer.freeLoopbackPort()
         let clock = ContinuousClock()
