@@ -213,6 +213,21 @@ struct RedisClientTests {
         try await five.send(RedisCommand("DEL", key))
     }
 
+    @Test func everyConnectionThreadIsNamedRedisPortIndex() async throws {
+        let server = try await RedisServer.shared()
+        let client = try await makeClient(server.url(query: "pool_size=3"))
+        defer { Task { await client.close() } }
+        var names: [Int: String] = [:]
+        for _ in 0..<3 {
+            let (index, name) = await client.withConnectionAffinity { () async -> (Int?, String) in
+                (client.connectionIndexOnCurrentThread,
+                 (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            }
+            if let index { names[index] = name }
+        }
+        #expect(names == [0: "redis-\(server.port)-0", 1: "redis-\(server.port)-1", 2: "redis-\(server.port)-2"])
+    }
+
     @Test func closedClientThrowsClosed() async throws {
         let client = try await makeClient()
         await client.close()
