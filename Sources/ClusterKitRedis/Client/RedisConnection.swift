@@ -72,7 +72,7 @@ actor RedisConnection {
     init(configuration: RedisClientConfiguration, name: String, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.executor = DedicatedThreadExecutor(name: name)
+        self.executor = DedicatedThreadExecutor(name: name, spinBeforeParking: configuration.idleSpin)
         self.state = .disconnected(failures: 0, retryAt: ContinuousClock().now, lastError: nil)
     }
 
