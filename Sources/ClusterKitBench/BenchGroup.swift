@@ -2,7 +2,8 @@
 ///
 /// Each repetition calls ``measure(duration:)`` once: it runs, for every row, our load and
 /// then the reference load, back to back against the same server with the same
-/// concurrency and value size, and returns one sample per row. The runner's warm-up is one
+/// concurrency and value size (the 1-task Redis cache rows alternate the two in short
+/// slices instead, see ``RedisCacheGroup``), and returns one sample per row. The runner's warm-up is one
 /// call with a short duration whose samples are dropped.
 protocol BenchGroup: AnyObject, Sendable {
     var rows: [BenchRowSpec] { get }

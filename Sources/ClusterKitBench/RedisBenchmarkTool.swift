@@ -31,11 +31,17 @@ final class RedisBenchmarkTool: Sendable {
     /// Requests per second of `redis-benchmark -q ARGS -n N`, N from the calibrated rate so
     /// the run lasts about `duration` seconds (at least 1,000 requests).
     func rate(_ arguments: [String], duration: Double) async throws -> Double {
+        try await count(arguments, duration: duration).rate
+    }
+
+    /// Like ``rate(_:duration:)``, with the request count it asked for and the seconds
+    /// they took (requests / rate), so that short runs can be summed.
+    func count(_ arguments: [String], duration: Double, minimumRequests: Int = 1_000) async throws -> (requests: Int, seconds: Double, rate: Double) {
         let known = rates.withLock { $0[arguments] }
-        let requests = known.map { max(1_000, Int($0 * duration)) } ?? 2_000
+        let requests = known.map { max(minimumRequests, Int($0 * duration)) } ?? 2_000
         let measured = try await run(arguments + ["-n", "\(requests)"], timeout: 60 + duration * 10)
         rates.withLock { $0[arguments] = measured }
-        return measured
+        return (requests, Double(requests) / measured, measured)
     }
 
     private func run(_ arguments: [String], timeout: Double) async throws -> Double {

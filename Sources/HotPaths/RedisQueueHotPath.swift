@@ -77,7 +77,7 @@ private final class JobCountdown: Sendable {
 /// A throw-away `redis-server` (loopback, free port, no persistence) started with a plain
 /// `posix_spawn`: under valgrind, Foundation's `Process` (which `RedisServer` uses) fails
 /// with EBADF, because valgrind reserves the highest file descriptors.
-private struct PlainRedisServer {
+struct PlainRedisServer {
     let pid: pid_t
     let url: String
 

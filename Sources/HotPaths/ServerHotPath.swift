@@ -65,5 +65,5 @@ struct ServerHotPath: Sendable {
             for subscriber in subscribers { await subscriber.close() }
             return delivered
         },
-    ]
+    ] + HotPath.redisCacheGetServerPaths
 }

@@ -213,6 +213,21 @@ struct RedisClientTests {
         try await five.send(RedisCommand("DEL", key))
     }
 
+    @Test func everyConnectionThreadIsNamedRedisPortIndex() async throws {
+        let server = try await RedisServer.shared()
+        let client = try await makeClient(server.url(query: "pool_size=3"))
+        defer { Task { await client.close() } }
+        var names: [Int: String] = [:]
+        for _ in 0..<3 {
+            let (index, name) = await client.withConnectionAffinity { () async -> (Int?, String) in
+                (client.connectionIndexOnCurrentThread,
+                 (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+            }
+            if let index { names[index] = name }
+        }
+        #expect(names == [0: "redis-\(server.port)-0", 1: "redis-\(server.port)-1", 2: "redis-\(server.port)-2"])
+    }
+
     @Test func closedClientThrowsClosed() async throws {
         let client = try await makeClient()
         await client.close()
@@ -237,6 +252,22 @@ struct RedisClientFaultTests {
         }
         #expect(noPassword.code == .authenticationFailed, "\(noPassword)")
         let client = try await makeClient(server.url())
+        #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
+        await client.close()
+    }
+
+    @Test func aDatabaseTheServerLacksFailsAtConnectWithItsErrorAndNoPassword() async throws {
+        let secret = "select-staple-77"
+        let server = try await RedisServer.start(.init(password: secret))
+        defer { Task { await server.stop() } }
+        // The server keeps the default `databases 16`: 16 is out of range, 15 is not.
+        let error = try await #require(throws: RedisError.self) { try await makeClient(server.url(database: 16, password: secret)) }
+        #expect(error.code == .connectionFailed, "\(error)")
+        #expect(error.message.contains("cannot select database 16"), "\(error)")
+        #expect(error.message.contains("DB index is out of range"), "\(error)")
+        #expect(!error.description.contains(secret), "\(error)")
+        #expect(!String(reflecting: error).contains(secret))
+        let client = try await makeClient(server.url(database: 15, password: secret))
         #expect(try await client.send(RedisCommand("PING")) == .status("PONG"))
         await client.close()
     }

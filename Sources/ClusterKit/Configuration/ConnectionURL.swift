@@ -156,10 +156,15 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         if path.isEmpty {
             database = 0
         } else {
-            guard let db = Int(path), db >= 0, db <= 1_000_000 else {
-                throw .invalidURL(text, variable: variable, reason: "the database '\(path)' is not a non-negative number")
+            // Decimal digits only (no sign, no spaces) and at most Int32.max: `SELECT` takes a
+            // C int. The upper bound is the server's `databases` setting (16 by default, but
+            // configurable), so an index it does not have fails at connect with its own error.
+            guard path.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+                  let db = Int32(path) else {
+                throw .invalidURL(text, variable: variable,
+                                  reason: "the database '\(path)' is not a database index (a number from 0 to \(Int32.max))")
             }
-            database = db
+            database = Int(db)
         }
         for (key, value) in parts.query {
             switch key {

@@ -22,12 +22,17 @@ import Synchronization
 public final class RedisCacheStore: CacheStore {
     private let client: RedisClient
     private let prefix: String
+    /// `prefix` as UTF-8, for ``slotBytes(_:_:)``.
+    private let prefixBytes: [UInt8]
+    private static let getName = Array("GET".utf8)
+    private static let setName = Array("SET".utf8)
     private let closed = Atomic<Bool>(false)
 
     /// A node using `client` (which it closes on ``close()``) in namespace `appName`.
     public init(client: RedisClient, appName: String) {
         self.client = client
         self.prefix = "\(appName):\(Primitive.cache.keyRole):"
+        self.prefixBytes = Array(prefix.utf8)
     }
 
     /// The node the registry builds: its own connections to the context's URL.
@@ -48,15 +53,15 @@ public final class RedisCacheStore: CacheStore {
     // MARK: CacheStore
 
     public func get(_ cache: CacheName, _ key: String) async throws(CacheError) -> [UInt8]? {
-        let slot = try slot(cache, key)
-        return try await run { () throws(RedisError) in try await client.send(RedisCommand("GET", slot)).bytes() }
+        let slot = try slotBytes(cache, key)
+        return try await run { () throws(RedisError) in try await client.send(RedisCommand([Self.getName, slot])).bytes() }
     }
 
     public func set(_ cache: CacheName, _ key: String, _ value: [UInt8], ttl: Duration?) async throws(CacheError) {
-        let slot = try slot(cache, key)
+        let slot = try slotBytes(cache, key)
         try await run { () throws(RedisError) in
             switch ttl {
-            case nil: try await client.send(RedisCommand("SET", slot, value))
+            case nil: try await client.send(RedisCommand([Self.setName, slot, value]))
             case let ttl? where ttl > .zero: try await client.send(RedisCommand("SET", slot, value, "PX", milliseconds(ttl)))
             default: try await client.send(RedisCommand("DEL", slot))
             }
@@ -190,6 +195,19 @@ public final class RedisCacheStore: CacheStore {
     private func slot(_ cache: CacheName, _ key: String) throws(CacheError) -> String {
         try CacheKeyRules.validate(key)
         return prefix + cache.rawValue + ":" + key
+    }
+
+    /// ``slot(_:_:)`` as the command argument's bytes, built in one buffer: the `get` and
+    /// `set` paths then make no intermediate strings or argument arrays.
+    private func slotBytes(_ cache: CacheName, _ key: String) throws(CacheError) -> [UInt8] {
+        try CacheKeyRules.validate(key)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(prefixBytes.count + cache.rawValue.utf8.count + 1 + key.utf8.count)
+        bytes.append(contentsOf: prefixBytes)
+        bytes.append(contentsOf: cache.rawValue.utf8)
+        bytes.append(UInt8(ascii: ":"))
+        bytes.append(contentsOf: key.utf8)
+        return bytes
     }
 
     private func checkOpen() throws(CacheError) {

@@ -108,7 +108,9 @@ public final class RedisClient: Sendable {
     /// are exactly those of the same calls made outside.
     public func withConnectionAffinity<T, Failure: Error>(isolation: isolated (any Actor)? = #isolation,
                                                           _ body: () async throws(Failure) -> T) async throws(Failure) -> T {
-        try await withTaskExecutorPreference(pick().executor, isolation: isolation, operation: body)
+        // Round-robin, not ``pick()``'s preference for an awake connection: concurrent
+        // sequential callers each get a thread of their own, as far as the pool allows.
+        try await withTaskExecutorPreference(nextRoundRobin().executor, isolation: isolation, operation: body)
     }
 
     /// The index in the pool of the connection whose thread runs the caller, `nil` when
@@ -142,11 +144,18 @@ public final class RedisClient: Sendable {
     }
 
     /// The connection whose thread runs the caller (inside ``withConnectionAffinity(isolation:_:)``),
+    /// else one whose thread is awake with nothing to do (it just answered, typically this
+    /// caller's previous command: a sequential caller keeps using it and costs no wake-up),
     /// else the next one round-robin.
     func pick() -> RedisConnection {
         if connections.count == 1 { return connections[0] }
         for connection in connections where connection.executor.isCurrentThread { return connection }
-        return connections[next.add(1, ordering: .relaxed).oldValue % connections.count]
+        for connection in connections where connection.executor.isSpinning { return connection }
+        return nextRoundRobin()
+    }
+
+    private func nextRoundRobin() -> RedisConnection {
+        connections[next.add(1, ordering: .relaxed).oldValue % connections.count]
     }
 
     /// Whether ``close()`` has been called.

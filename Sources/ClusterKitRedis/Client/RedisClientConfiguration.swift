@@ -21,6 +21,15 @@ public struct RedisClientConfiguration: Sendable, Hashable, CustomStringConverti
     /// 50 ms doubling up to 2 s. While waiting, commands fail at once with
     /// ``RedisError/Code/connectionLost`` instead of piling up.
     public var reconnectBackoff: Backoff
+    /// How long a connection's thread, having answered every queued command, stays awake
+    /// polling for the next one (yielding its core between polls) before it sleeps; see
+    /// "Spinning before parking" in ``DedicatedThreadExecutor``. A sequential caller on
+    /// the cooperative pool sends its next command within a few tens of microseconds of
+    /// its reply, and ``RedisClient`` sends it to the connection still awake: no wake-up
+    /// of the connection's thread per command. Costs at most this much CPU each time a
+    /// connection runs out of work; zero turns it off. Default 50 µs.
+    public var idleSpin: Duration = Self.defaultIdleSpin
+    public static let defaultIdleSpin: Duration = .microseconds(50)
 
     public init(url: RedisURL, reconnectBackoff: Backoff = Backoff(initial: .milliseconds(50), multiplier: 2, maximum: .seconds(2), jitter: 0.3)) {
         self.url = url

@@ -72,7 +72,7 @@ actor RedisConnection {
     init(configuration: RedisClientConfiguration, name: String, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.executor = DedicatedThreadExecutor(name: name)
+        self.executor = DedicatedThreadExecutor(name: name, spinBeforeParking: configuration.idleSpin)
         self.state = .disconnected(failures: 0, retryAt: ContinuousClock().now, lastError: nil)
     }
 
@@ -304,9 +304,16 @@ actor RedisConnection {
             if case .error(let message) = reply {
                 let name = command.description
                 let isAuth = name == "AUTH" || message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS")
-                failure = isAuth
-                    ? RedisError(code: .authenticationFailed, message: "authentication to \(url) failed: \(message)")
-                    : RedisError(code: .connectionFailed, message: "\(name) on \(url) failed: \(message)")
+                failure = if isAuth {
+                    RedisError(code: .authenticationFailed, message: "authentication to \(url) failed: \(message)")
+                } else if name == "SELECT" {
+                    // Usually "ERR DB index is out of range": the URL names a database the
+                    // server's `databases` setting does not provide.
+                    RedisError(code: .connectionFailed,
+                               message: "cannot select database \(url.database) (the URL's /\(url.database)) on \(url): \(message)")
+                } else {
+                    RedisError(code: .connectionFailed, message: "\(name) on \(url) failed: \(message)")
+                }
             }
         }
         if let failure {

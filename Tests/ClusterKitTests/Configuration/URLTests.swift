@@ -69,6 +69,25 @@ struct URLTests {
         }
     }
 
+    @Test("a redis database index must be a non-negative decimal number that fits SELECT's C int",
+          arguments: ["-1", "abc", "+3", "1.5", "3x", "0x10", "2147483648", "99999999999999999999"])
+    func malformedDatabaseIsRejected(_ database: String) throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try RedisURL(parsing: "redis://:s3cret@h:6379/\(database)", variable: "REDIS_URL")
+        }
+        #expect(error.code == .invalidURL)
+        #expect(error.message.contains("'\(database)' is not a database index"), "\(error.message)")
+        #expect(!error.message.contains("s3cret"))
+    }
+
+    @Test("database indexes beyond the default 16 parse: the server's `databases` setting decides")
+    func largeDatabaseIndexesParse() throws {
+        #expect(try RedisURL(parsing: "redis://h/0").database == 0)
+        #expect(try RedisURL(parsing: "redis://h/15").database == 15)
+        #expect(try RedisURL(parsing: "redis://h/16").database == 16)
+        #expect(try RedisURL(parsing: "redis://h/2147483647").database == 2_147_483_647)
+    }
+
     @Test("whitespace in a URL is rejected (and the error hides the password)")
     func whitespaceRejected() throws {
         let error = try #require(throws: ConfigurationError.self) { try RedisURL(parsing: "redis://:a b@h/0", variable: "REDIS_URL") }

@@ -175,4 +175,41 @@ struct DedicatedThreadExecutorTests {
         while await !pinned.log.contains(-1) { try await Task.sleep(for: .milliseconds(1)) }
         pinned.executor.shutdown()
     }
+
+    @Test("with spinBeforeParking the idle thread stays awake that long, runs what arrives meanwhile, then parks", .timeLimit(.minutes(1)))
+    func spinsThenParks() async throws {
+        // A long window, so that the test observes it on a loaded machine.
+        let executor = DedicatedThreadExecutor(name: "spin-test", spinBeforeParking: .milliseconds(300))
+        defer { executor.shutdown() }
+        let clock = ContinuousClock()
+        func awaitSpinning(_ wanted: Bool) async throws {
+            let start = clock.now
+            while executor.isSpinning != wanted, clock.now - start < .seconds(10) { try await Task.sleep(for: .milliseconds(1)) }
+            #expect(executor.isSpinning == wanted)
+        }
+        func onThread() async -> Bool { await Task(executorPreference: executor) { executor.isCurrentThread }.value }
+
+        #expect(await onThread())
+        try await awaitSpinning(true)       // ran out of jobs: polling, not parked
+        #expect(await onThread())           // a job arriving now runs (and the window restarts)
+        try await awaitSpinning(true)
+        try await awaitSpinning(false)      // the window passed: parked
+        #expect(await onThread())           // woken from its condition as before
+
+        let quiet = DedicatedThreadExecutor(name: "no-spin-test")
+        defer { quiet.shutdown() }
+        #expect(await Task(executorPreference: quiet) { quiet.isCurrentThread }.value)
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(!quiet.isSpinning)
+    }
+
+    @Test("shutdown while the thread spins: it exits, and later jobs still run on a fresh thread", .timeLimit(.minutes(1)))
+    func shutdownWhileSpinning() async throws {
+        let executor = DedicatedThreadExecutor(name: "spin-stop", spinBeforeParking: .milliseconds(200))
+        #expect(await Task(executorPreference: executor) { executor.isCurrentThread }.value)
+        executor.shutdown()
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(await Task(executorPreference: executor) { executor.isCurrentThread }.value)
+        executor.shutdown()
+    }
 }
