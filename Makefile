@@ -41,7 +41,7 @@ bench: packages-test
 
 ## make bench-check: instructions and mallocs per operation of the hot paths, counted under
 ## callgrind, against benchmarks/hotpaths-thresholds.json (load-independent; scripts/bench-check.py).
-## Needs redis-server: the redis-queue-job path starts a private one.
+## Needs redis-server: the redis-queue-job and redis-cache-get paths each start a private one.
 bench-check: packages-test
 	@scripts/ensure-packages.sh valgrind
 	$(SWIFT) build -c release --product clusterkit-hotpaths
