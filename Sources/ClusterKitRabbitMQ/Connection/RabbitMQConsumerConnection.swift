@@ -67,9 +67,7 @@ actor RabbitMQConsumerConnection {
     /// How long markers may stand for more than the held count while deliveries keep coming.
     static let markerLoweringInterval = Duration.milliseconds(50)
     private var closed = false
-    private var failures = 0
-    private var nextConnectAt: ContinuousClock.Instant?
-    private var lastError: RabbitMQError?
+    private var reconnects = ReconnectSchedule()
 
     init(settings: RabbitMQConnectionSettings, topology: RabbitMQQueueTopology, prefetch: Int, label: String, logger: Logger) {
         self.settings = settings
@@ -228,9 +226,7 @@ actor RabbitMQConsumerConnection {
         guard !closed else { throw RabbitMQError(code: .closed, message: "the consumer connection is closed") }
         if let connection, !connection.isBroken { return connection }
         if connection != nil { dropConnection() }
-        if let at = nextConnectAt, ContinuousClock.now < at {
-            throw lastError ?? RabbitMQError(code: .connectionLost, message: "reconnecting to \(settings.url)")
-        }
+        guard reconnects.allowsAttempt() else { throw reconnects.waitingError(url: settings.url) }
         do {
             let fresh = try settings.connect()
             try topology.declareBase(on: fresh, channel: Self.tokenChannel)
@@ -241,14 +237,10 @@ actor RabbitMQConsumerConnection {
             subscribed = false
             outstanding.removeAll()
             markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
-            if failures > 0 { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
-            failures = 0
-            nextConnectAt = nil
+            if reconnects.succeeded() { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
             return fresh
         } catch {
-            failures += 1
-            lastError = error
-            nextConnectAt = ContinuousClock.now.advanced(by: Backoff.reconnect.delay(forRetry: failures))
+            reconnects.failed(error)
             throw error
         }
     }
