@@ -12,13 +12,16 @@ import Logging
 /// ``pump(acknowledge:subscribe:wait:)`` the markers are raised for its new deliveries
 /// before they are returned (so before any handler sees them); markers are raised before
 /// others are lowered, so a reader never sees fewer than the deliveries held. They are
-/// lowered to the held count in a round that brought no delivery (the stream paused or
-/// ended), and otherwise at most every ``markerLoweringInterval``: while deliveries keep
-/// coming the held count hovers just under the prefetch, and lowering after every round's
-/// acknowledgements only to raise again for its deliveries cost about twenty
-/// `basic.consume`/`basic.cancel` frames per round, work for the broker that the count
-/// does not need. So a reader may count, for up to that interval, messages a busy
-/// consumer has just acknowledged; once its stream pauses the count is exact again.
+/// lowered to the held count once no delivery came for ``markerIdleTime`` (the stream
+/// paused or ended), and otherwise at most every ``markerLoweringInterval``: while
+/// deliveries keep coming the held count hovers just under the prefetch, and lowering
+/// after every round's acknowledgements only to raise again for its deliveries cost about
+/// twenty `basic.consume`/`basic.cancel` frames per round, work for the broker that the
+/// count does not need. A single round without deliveries is no pause: a busy consumer
+/// has many (its window is full until handlers finish), and lowering in each of them made
+/// marker frames two to five times as many as acknowledgement frames. So a reader may
+/// count, for up to that interval, messages a busy consumer has just acknowledged; once
+/// its stream pauses the count is exact again.
 ///
 /// ## Acknowledgements
 /// Delivery tags grow on a channel. The tags delivered and not yet acknowledged are kept
@@ -66,10 +69,12 @@ actor RabbitMQConsumerConnection {
     private var markersLoweredAt = ContinuousClock.now
     /// How long markers may stand for more than the held count while deliveries keep coming.
     static let markerLoweringInterval = Duration.milliseconds(50)
+    /// How long without a delivery counts as a pause of the stream (markers are lowered then).
+    static let markerIdleTime = Duration.milliseconds(5)
+    /// When the last delivery came.
+    private var lastDeliveryAt = ContinuousClock.now
     private var closed = false
-    private var failures = 0
-    private var nextConnectAt: ContinuousClock.Instant?
-    private var lastError: RabbitMQError?
+    private var reconnects = ReconnectSchedule()
 
     init(settings: RabbitMQConnectionSettings, topology: RabbitMQQueueTopology, prefetch: Int, label: String, logger: Logger) {
         self.settings = settings
@@ -106,7 +111,8 @@ actor RabbitMQConsumerConnection {
                 next = try connection.waitFrame(timeout: .zero)
             }
             let now = ContinuousClock.now
-            let lowering = deliveries.isEmpty || now - markersLoweredAt >= Self.markerLoweringInterval
+            if !deliveries.isEmpty { lastDeliveryAt = now }
+            let lowering = now - lastDeliveryAt >= Self.markerIdleTime || now - markersLoweredAt >= Self.markerLoweringInterval
             try updateMarkers(on: connection, lowering: lowering)
             if lowering { markersLoweredAt = now }
             connection.releaseBuffers()
@@ -228,9 +234,7 @@ actor RabbitMQConsumerConnection {
         guard !closed else { throw RabbitMQError(code: .closed, message: "the consumer connection is closed") }
         if let connection, !connection.isBroken { return connection }
         if connection != nil { dropConnection() }
-        if let at = nextConnectAt, ContinuousClock.now < at {
-            throw lastError ?? RabbitMQError(code: .connectionLost, message: "reconnecting to \(settings.url)")
-        }
+        guard reconnects.allowsAttempt() else { throw reconnects.waitingError(url: settings.url) }
         do {
             let fresh = try settings.connect()
             try topology.declareBase(on: fresh, channel: Self.tokenChannel)
@@ -241,14 +245,10 @@ actor RabbitMQConsumerConnection {
             subscribed = false
             outstanding.removeAll()
             markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
-            if failures > 0 { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
-            failures = 0
-            nextConnectAt = nil
+            if reconnects.succeeded() { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
             return fresh
         } catch {
-            failures += 1
-            lastError = error
-            nextConnectAt = ContinuousClock.now.advanced(by: Backoff.reconnect.delay(forRetry: failures))
+            reconnects.failed(error)
             throw error
         }
     }

@@ -59,7 +59,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
     private enum Job {
         case start(UnsafeContinuation<Void, any Error>)
         case keepalive
-        case close(UnsafeContinuation<Void, Never>)
+        case close
     }
 
     /// What other threads hand to the pump.
@@ -67,6 +67,11 @@ final class RabbitMQPublisher: @unchecked Sendable {
         var requests: [Request] = []
         var jobs: [Job] = []
         var closed = false
+        /// Callers of ``close()`` waiting for the close to finish (the first one and any
+        /// that came while it ran).
+        var closeWaiters: [UnsafeContinuation<Void, Never>] = []
+        /// The close finished: the connection is closed and every publish failed.
+        var closeFinished = false
         /// A pump runs (or is about to): whoever sets this starts one.
         var pumping = false
 
@@ -108,9 +113,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
     /// (saves hashing the topology per publish when it did not change).
     private var lastDeclared: (topology: RabbitMQQueueTopology, delays: Bool)?
     private var closed = false
-    private var failures = 0
-    private var nextConnectAt: ContinuousClock.Instant?
-    private var lastError: RabbitMQError?
+    private var reconnects = ReconnectSchedule()
 
     init(settings: RabbitMQConnectionSettings, label: String, window: Int = 512, logger: Logger) {
         self.settings = settings
@@ -158,13 +161,17 @@ final class RabbitMQPublisher: @unchecked Sendable {
     }
 
     /// Fails every waiting publish with `closed` and closes the connection. Idempotent;
-    /// returns once done.
+    /// every caller returns once the close is done (a second caller waits for the close the
+    /// first one started: as long as the pump takes to reach it, at most one connect
+    /// attempt, which `connectTimeout` bounds).
     func close() async {
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let start = inbox.withLock { inbox -> Bool? in
-                guard !inbox.closed else { return nil }
+                if inbox.closeFinished { return nil }
+                inbox.closeWaiters.append(continuation)
+                guard !inbox.closed else { return false }
                 inbox.closed = true
-                inbox.jobs.append(.close(continuation))
+                inbox.jobs.append(.close)
                 return inbox.claimPump()
             }
             switch start {
@@ -174,6 +181,9 @@ final class RabbitMQPublisher: @unchecked Sendable {
             }
         }
     }
+
+    /// Whether a close has finished: every publish failed or settled, the connection closed.
+    var isClosed: Bool { inbox.withLock { $0.closeFinished } }
 
     private static var closedError: RabbitMQError { RabbitMQError(code: .closed, message: "the publisher is closed") }
 
@@ -262,9 +272,8 @@ final class RabbitMQPublisher: @unchecked Sendable {
             }
         case .keepalive:
             serviceIdleConnection()
-        case .close(let continuation):
+        case .close:
             closeNow()
-            continuation.resume()
         }
     }
 
@@ -286,7 +295,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
                 } catch {
                     if connection.isBroken {
                         // Declared again, then sent, once reconnected.
-                        lastError = error
+                        reconnects.lastError = error
                         dropConnection()
                         return
                     }
@@ -328,7 +337,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
         guard let connection, !connection.isBroken else {
             let wasConnected = connection != nil
             if wasConnected { dropConnection() }
-            if !declaredBase.isEmpty || wasConnected, nextConnectAt.map({ $0 <= ContinuousClock.now }) ?? true { _ = connectOnce() }
+            if !declaredBase.isEmpty || wasConnected, reconnects.allowsAttempt() { _ = connectOnce() }
             return
         }
         do {
@@ -362,13 +371,18 @@ final class RabbitMQPublisher: @unchecked Sendable {
         for job in jobs {
             switch job {
             case .start(let continuation): continuation.resume(throwing: Self.closedError)
-            case .close(let continuation): continuation.resume()
-            case .keepalive: break
+            case .close, .keepalive: break
             }
         }
         connection?.close()
         connection = nil
         executor.shutdown()
+        let waiters = inbox.withLock { inbox in
+            inbox.closeFinished = true
+            defer { inbox.closeWaiters = [] }
+            return inbox.closeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     // MARK: Connection
@@ -377,7 +391,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
     /// and expiries are looked at meanwhile) or makes it.
     private func reconnect() async {
         if connection != nil { dropConnection() }
-        if let at = nextConnectAt, ContinuousClock.now < at {
+        if let at = reconnects.nextAttemptAt, ContinuousClock.now < at {
             try? await Task.sleep(until: min(at, ContinuousClock.now.advanced(by: .milliseconds(20))), clock: .continuous)
             return
         }
@@ -394,15 +408,11 @@ final class RabbitMQPublisher: @unchecked Sendable {
             for topology in declaredDelays { try topology.declareDelays(on: fresh, channel: 1) }
             connection = fresh
             connectionObserver.connected(logger: logger)
-            if failures > 0 { logger.info("RabbitMQ publisher reconnected", metadata: ["url": "\(settings.url)"]) }
-            failures = 0
-            nextConnectAt = nil
+            if reconnects.succeeded() { logger.info("RabbitMQ publisher reconnected", metadata: ["url": "\(settings.url)"]) }
             resendUnconfirmed(on: fresh)
             return true
         } catch {
-            failures += 1
-            lastError = error
-            nextConnectAt = ContinuousClock.now.advanced(by: Backoff.reconnect.delay(forRetry: failures))
+            reconnects.failed(error)
             return false
         }
     }
@@ -441,7 +451,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
             bySequence[sequence] = id
         } catch {
             logger.warning("RabbitMQ publish failed to send; will resend after reconnecting", metadata: ["error": "\(error)"])
-            lastError = error
+            reconnects.lastError = error
             dropConnection()
         }
     }
@@ -520,7 +530,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
     }
 
     private func timedOut() -> RabbitMQError {
-        lastError.map {
+        reconnects.lastError.map {
             RabbitMQError(code: .timedOut, message: "no confirm within \(settings.publishTimeout); last error: \($0.message)")
         } ?? RabbitMQError(code: .timedOut, message: "no confirm from \(settings.url) within \(settings.publishTimeout)")
     }

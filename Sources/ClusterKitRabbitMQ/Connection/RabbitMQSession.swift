@@ -46,9 +46,7 @@ actor RabbitMQSession {
     private var acknowledgedOrder: [Receipt] = []
     private var declaredBase: Set<RabbitMQQueueTopology> = []
     private var closed = false
-    private var failures = 0
-    private var nextConnectAt: ContinuousClock.Instant?
-    private var lastError: RabbitMQError?
+    private var reconnects = ReconnectSchedule()
 
     init(settings: RabbitMQConnectionSettings, label: String, logger: Logger) {
         self.settings = settings
@@ -232,22 +230,16 @@ actor RabbitMQSession {
         guard !closed else { throw RabbitMQError(code: .closed, message: "the consumer connection is closed") }
         if let connection, !connection.isBroken { return connection }
         if connection != nil { dropConnection() }
-        if let at = nextConnectAt, ContinuousClock.now < at {
-            throw lastError ?? RabbitMQError(code: .connectionLost, message: "reconnecting to \(settings.url)")
-        }
+        guard reconnects.allowsAttempt() else { throw reconnects.waitingError(url: settings.url) }
         do {
             let fresh = try settings.connect()
             declaredBase.removeAll()
             connection = fresh
             connectionObserver.connected(logger: logger)
-            if failures > 0 { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
-            failures = 0
-            nextConnectAt = nil
+            if reconnects.succeeded() { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
             return fresh
         } catch {
-            failures += 1
-            lastError = error
-            nextConnectAt = ContinuousClock.now.advanced(by: Backoff.reconnect.delay(forRetry: failures))
+            reconnects.failed(error)
             throw error
         }
     }
