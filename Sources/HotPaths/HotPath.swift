@@ -74,6 +74,7 @@ struct HotPath: Sendable {
             return iterations
         },
         redisQueueJob,
+        pubsubDispatchBatch,
         HotPath(name: "redis-xread-decode") { iterations in
             // Per delivered entry: hiredis parses an XREAD reply of 100 pub/sub entries
             // (64-byte payloads, as in `clusterkit bench`) and RedisPubSubReplyDecoder turns
