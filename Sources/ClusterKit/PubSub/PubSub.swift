@@ -116,9 +116,17 @@ public enum PubSubChannelRules {
     /// Throws ``PubSubError/Code/invalidChannel`` unless `channel` is 1...256 characters of
     /// `[A-Za-z0-9_.:-]`.
     public static func validate(_ channel: String) throws(PubSubError) {
-        guard (1...256).contains(channel.utf8.count), channel.utf8.allSatisfy(isAllowed) else {
+        // Over the contiguous UTF-8 of a native string when there is one (the UTF8View's
+        // iterator cost ~40 instructions per byte of every published channel name).
+        let allowed = channel.utf8.withContiguousStorageIfAvailable(isAllowed) ?? channel.utf8.allSatisfy(isAllowed)
+        guard (1...256).contains(channel.utf8.count), allowed else {
             throw PubSubError(code: .invalidChannel, message: "invalid channel '\(channel)': use 1-256 characters from [A-Za-z0-9_.:-]")
         }
+    }
+
+    private static func isAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in bytes where !isAllowed(byte) { return false }
+        return true
     }
 
     /// Whether `byte` may appear in a channel name: `[A-Za-z0-9_.:-]`, tested against a
