@@ -75,6 +75,7 @@ struct HotPath: Sendable {
         },
         redisQueueJob,
         redisCacheGet,
+        pubsubDispatchBatch,
         HotPath(name: "redis-xread-decode") { iterations in
             // Per delivered entry: hiredis parses an XREAD reply of 100 pub/sub entries
             // (64-byte payloads, as in `clusterkit bench`) and RedisPubSubReplyDecoder turns

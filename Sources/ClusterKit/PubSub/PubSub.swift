@@ -116,10 +116,29 @@ public enum PubSubChannelRules {
     /// Throws ``PubSubError/Code/invalidChannel`` unless `channel` is 1...256 characters of
     /// `[A-Za-z0-9_.:-]`.
     public static func validate(_ channel: String) throws(PubSubError) {
-        guard (1...256).contains(channel.utf8.count), channel.utf8.allSatisfy({ byte in
-            CacheName.allowed(byte) || byte == UInt8(ascii: ":")
-        }) else {
+        // Over the contiguous UTF-8 of a native string when there is one (the UTF8View's
+        // iterator cost ~40 instructions per byte of every published channel name).
+        let allowed = channel.utf8.withContiguousStorageIfAvailable(isAllowed) ?? channel.utf8.allSatisfy(isAllowed)
+        guard (1...256).contains(channel.utf8.count), allowed else {
             throw PubSubError(code: .invalidChannel, message: "invalid channel '\(channel)': use 1-256 characters from [A-Za-z0-9_.:-]")
         }
     }
+
+    private static func isAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in bytes where !isAllowed(byte) { return false }
+        return true
+    }
+
+    /// Whether `byte` may appear in a channel name: `[A-Za-z0-9_.:-]`, tested against a
+    /// bit set (runs once per byte of every published channel name; the character-class
+    /// comparisons cost ~40 instructions per byte).
+    static func isAllowed(_ byte: UInt8) -> Bool {
+        byte < 64 ? allowedBelow64 & (1 << UInt64(byte)) != 0
+            : byte < 128 && allowedFrom64 & (1 << UInt64(byte &- 64)) != 0
+    }
+
+    /// Bytes 0–63 allowed: `-` (45), `.` (46), `0`–`9` (48–57), `:` (58).
+    private static let allowedBelow64: UInt64 = (1 << 45) | (1 << 46) | (0x3FF << 48) | (1 << 58)
+    /// Bytes 64–127 allowed, minus 64: `A`–`Z` (1–26), `_` (31), `a`–`z` (33–58).
+    private static let allowedFrom64: UInt64 = (0x3FFFFFF << 1) | (1 << 31) | (0x3FFFFFF << 33)
 }

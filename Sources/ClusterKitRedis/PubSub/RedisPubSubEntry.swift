@@ -30,15 +30,33 @@ package enum RedisPubSubEntry {
             key += keyPrefix
             key += envelope.channel.utf8
             let publisher = envelope.publisherID == publisherID ? publisher : Array(envelope.publisherID.rawValue.utf8)
-            return RedisCommand([Bytes.xadd, key, Bytes.maxlen, Bytes.approximately, retention, Bytes.newID]
-                                + RedisPubSubEntry.fields(envelope, token: token, publisher: publisher))
+            // One array of the 14 arguments (concatenating the fields' array allocated twice).
+            var arguments: [[UInt8]] = []
+            arguments.reserveCapacity(14)
+            for argument in [Bytes.xadd, key, Bytes.maxlen, Bytes.approximately, retention, Bytes.newID] { arguments.append(argument) }
+            RedisPubSubEntry.appendFields(envelope, token: token, publisher: publisher, to: &arguments)
+            return RedisCommand(arguments)
         }
     }
 
     /// The entry's fields and values (the layout described above).
     static func fields(_ envelope: PubSubEnvelope, token: [UInt8], publisher: [UInt8]) -> [[UInt8]] {
+        var fields: [[UInt8]] = []
+        fields.reserveCapacity(8)
+        appendFields(envelope, token: token, publisher: publisher, to: &fields)
+        return fields
+    }
+
+    private static func appendFields(_ envelope: PubSubEnvelope, token: [UInt8], publisher: [UInt8], to arguments: inout [[UInt8]]) {
         let routing = envelope.skipSelf ? Bytes.skipSelf : envelope.onlySelf ? Bytes.onlySelf : Bytes.all
-        return [Bytes.token, token, Bytes.node, publisher, Bytes.routing, routing, Bytes.payload, envelope.payload]
+        arguments.append(Bytes.token)
+        arguments.append(token)
+        arguments.append(Bytes.node)
+        arguments.append(publisher)
+        arguments.append(Bytes.routing)
+        arguments.append(routing)
+        arguments.append(Bytes.payload)
+        arguments.append(envelope.payload)
     }
 
     /// The fields of `envelope` with a text token (for tests).
@@ -47,13 +65,17 @@ package enum RedisPubSubEntry {
     }
 
     /// A new publish token: 128 random bits as two base-36 numbers joined by a dot.
+    ///
+    /// The digits are written straight into the array: appending digit by digit and
+    /// reversing cost ~3k instructions per publish under callgrind.
     package static func newTokenBytes() -> [UInt8] {
-        var token: [UInt8] = []
-        token.reserveCapacity(27)
-        appendBase36(UInt64.random(in: 0 ... .max), to: &token)
-        token.append(UInt8(ascii: "."))
-        appendBase36(UInt64.random(in: 0 ... .max), to: &token)
-        return token
+        let bits = (UInt64.random(in: 0 ... .max), UInt64.random(in: 0 ... .max))
+        return [UInt8](unsafeUninitializedCapacity: 2 * maximumBase36Digits + 1) { buffer, count in
+            count = writeBase36(bits.0, into: buffer, at: 0)
+            buffer[count] = UInt8(ascii: ".")
+            count += 1
+            count += writeBase36(bits.1, into: buffer, at: count)
+        }
     }
 
     /// ``newTokenBytes()`` as text.
@@ -61,15 +83,27 @@ package enum RedisPubSubEntry {
         String(decoding: newTokenBytes(), as: UTF8.self)
     }
 
-    private static func appendBase36(_ value: UInt64, to bytes: inout [UInt8]) {
-        let start = bytes.count
+    /// Digits of `UInt64.max` in base 36.
+    private static let maximumBase36Digits = 13
+
+    /// Writes `value` in base 36 (lower-case digits, no leading zeros) at `start`; returns
+    /// the number of digits written.
+    private static func writeBase36(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
+        var digits = 1
+        var probe = value / 36
+        while probe > 0 {
+            digits += 1
+            probe /= 36
+        }
         var rest = value
+        var index = start + digits
         repeat {
-            let digit = UInt8(rest % 36)
-            bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            index -= 1
+            let digit = UInt8(truncatingIfNeeded: rest % 36)
+            buffer[index] = digit < 10 ? UInt8(ascii: "0") &+ digit : UInt8(ascii: "a") &+ (digit &- 10)
             rest /= 36
         } while rest > 0
-        bytes[start...].reverse()
+        return digits
     }
 
     /// Constant arguments, shared by every command (no allocation per publish).

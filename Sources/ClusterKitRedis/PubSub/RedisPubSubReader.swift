@@ -200,15 +200,20 @@ final class RedisPubSubReader: Sendable {
         }
     }
 
-    /// Hands `entries` (in stream order) to the dispatcher, skipping those at or before the
-    /// channel's position, and advances the position.
+    /// Hands `entries` (in stream order) to the dispatcher as one batch, skipping those at or
+    /// before the channel's position, and advances the position.
     private func dispatch(_ entries: [RedisPubSubReplyDecoder.Entry], channel: String, positions: inout [String: RedisStreamID]) {
         var position = positions[channel]
+        var envelopes: [PubSubEnvelope] = []
+        envelopes.reserveCapacity(entries.count)
         for entry in entries {
             if let position, entry.id <= position { continue }
-            if let envelope = entry.envelope { dispatcher.dispatch(envelope) }
+            if let envelope = entry.envelope { envelopes.append(envelope) }
             position = entry.id
         }
+        // One hand-over per read: each subscription takes the batch under one lock and
+        // wakes its reader at most once.
+        dispatcher.dispatch(contentsOf: envelopes)
         if let position { positions[channel] = position }
     }
 

@@ -50,6 +50,40 @@ package struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConver
         self.init(milliseconds: parts.0, sequence: parts.1)
     }
 
+    /// ``init(parsing:)`` for the reader's hot path, bytes straight from a parsed reply:
+    /// two plain digit loops (the general version's per-byte state cost ~470 instructions per
+    /// ID under callgrind, three IDs per fan-out message). Accepts exactly what it accepts.
+    package init(parsing bytes: UnsafeRawBufferPointer) throws(RedisError) {
+        var index = 0
+        guard let milliseconds = Self.number(bytes, from: &index), index < bytes.count, bytes[index] == UInt8(ascii: "-") else {
+            throw Self.malformed(bytes)
+        }
+        index += 1
+        guard let sequence = Self.number(bytes, from: &index), index == bytes.count else { throw Self.malformed(bytes) }
+        self.init(milliseconds: milliseconds, sequence: sequence)
+    }
+
+    /// The decimal number of at least one digit at `index` (advanced past it); `nil` when
+    /// there is no digit or it overflows 64 bits.
+    private static func number(_ bytes: UnsafeRawBufferPointer, from index: inout Int) -> UInt64? {
+        let start = index
+        var value: UInt64 = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { break }
+            let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowB) = times.addingReportingOverflow(UInt64(digit))
+            guard !overflowA, !overflowB else { return nil }
+            value = sum
+            index += 1
+        }
+        return index > start ? value : nil
+    }
+
+    private static func malformed(_ bytes: UnsafeRawBufferPointer) -> RedisError {
+        RedisError(code: .protocolError, message: "malformed stream entry ID '\(String(decoding: bytes, as: UTF8.self))'")
+    }
+
     package static func < (lhs: RedisStreamID, rhs: RedisStreamID) -> Bool {
         (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
     }
