@@ -431,16 +431,21 @@ final class RabbitMQPushConsumer: QueueConsumer {
     /// Runs one job's handler on `worker` and settles it; `false` when the worker must end
     /// (doomed: its run was taken from it and its task cancelled).
     private func execute(_ job: Job, worker: Int) async -> Bool {
-        let outcome: Outcome
+        let failure: (any Error)?
         do {
             try await handler(job.message)
-            outcome = Task.isCancelled ? .failed(CancellationError()) : .succeeded
+            failure = Task.isCancelled ? CancellationError() : nil
         } catch {
-            outcome = .failed(error)
+            failure = error
         }
         // A doomed worker's run is gone already: this finds nothing to settle.
-        await settle(job.id, outcome)
+        if let failure { await settle(job.id, .failed(failure)) }
         return state.withLock { state in
+            // A success is settled here, in the same lock as the slot is freed (what
+            // `settle` does for it, without its async call and second lock).
+            if failure == nil, let run = state.runs.removeValue(forKey: job.id), state.epoch == run.receipt.epoch {
+                state.acknowledgements.append(run.receipt)
+            }
             state.liveHandlers -= 1
             guard state.workers[worker].doomed else { return true }
             state.workers[worker].live = false
