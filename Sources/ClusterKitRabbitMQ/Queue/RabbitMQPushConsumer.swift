@@ -8,8 +8,9 @@ import Synchronization
 ///
 /// ## What it guarantees
 /// - **Bounded concurrency**: at most ``QueueConsumerOptions/concurrency`` handlers run at
-///   once; a slot is freed when the handler's task has really returned. Deliveries beyond
-///   that wait in arrival order (FIFO for concurrency 1).
+///   once; a slot is freed when the handler has really returned and was settled (a failure's
+///   retry or dead letter confirmed). Deliveries beyond that wait in arrival order (FIFO for
+///   concurrency 1).
 /// - **Acknowledgements** are sent by the connection's loop, batched with `multiple` over
 ///   the longest settled run of delivery tags, never twice for one tag.
 /// - **Failures** (a throw, the enforced per-message timeout, a cancelled handler) re-publish
