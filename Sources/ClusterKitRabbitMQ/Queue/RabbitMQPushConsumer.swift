@@ -8,8 +8,9 @@ import Synchronization
 ///
 /// ## What it guarantees
 /// - **Bounded concurrency**: at most ``QueueConsumerOptions/concurrency`` handlers run at
-///   once; a slot is freed when the handler's task has really returned. Deliveries beyond
-///   that wait in arrival order (FIFO for concurrency 1).
+///   once; a slot is freed when the handler has really returned and was settled (a failure's
+///   retry or dead letter confirmed). Deliveries beyond that wait in arrival order (FIFO for
+///   concurrency 1).
 /// - **Acknowledgements** are sent by the connection's loop, batched with `multiple` over
 ///   the longest settled run of delivery tags, never twice for one tag.
 /// - **Failures** (a throw, the enforced per-message timeout, a cancelled handler) re-publish
@@ -33,6 +34,11 @@ import Synchronization
 ///   was not started, lets running handlers finish until the deadline (acknowledging or
 ///   retrying them as usual), then cancels the rest and closes the connection, which
 ///   requeues their messages (redelivered as the next attempt).
+/// - **Threads**: handlers, the application's code, run on the cooperative pool in
+///   long-lived worker tasks (at most ``QueueConsumerOptions/concurrency``, started as
+///   needed), one handler at a time each; a worker whose handler timed out, was abandoned
+///   by the stop or lost its connection has its task cancelled (that is how the handler
+///   sees it) and ends when the handler returns: a cancelled task never runs another one.
 final class RabbitMQPushConsumer: QueueConsumer {
     let queue: String
     let options: QueueConsumerOptions
@@ -50,10 +56,32 @@ final class RabbitMQPushConsumer: QueueConsumer {
     private struct Run {
         var receipt: Receipt
         var message: QueueMessage
-        var handler: Task<Void, Never>?
+        /// The handler worker running it (an index into `State.workers`).
+        var worker: Int
         /// When the handler's time is up (its message's timeout after it started).
         var deadline: ContinuousClock.Instant
     }
+
+    /// A handler worker, by ID (its index in `State.workers`; IDs of ended workers are reused).
+    private struct Worker {
+        /// Its task, filed just after it was made (`nil` until then and once it ended).
+        var task: Task<Void, Never>?
+        /// Started and not ended.
+        var live = false
+        /// Its run timed out, was abandoned by the stop or lost its connection: its task is
+        /// cancelled, and it ends when the handler returns (a cancelled task cannot run
+        /// another handler).
+        var doomed = false
+        /// Counts the workers that had this ID, so that a late-filed task handle is never
+        /// filed under a later worker.
+        var generation = 0
+    }
+
+    /// A run handed to a worker: its ID in `State.runs` and its message.
+    private typealias Job = (id: UInt64, message: QueueMessage)
+
+    /// A handler worker waiting for its next job (`nil`: end).
+    private typealias IdleWorker = (id: Int, continuation: UnsafeContinuation<Job?, Never>)
 
     private struct State {
         var paused = false
@@ -69,7 +97,16 @@ final class RabbitMQPushConsumer: QueueConsumer {
         /// the loop looks for timed-out runs only once it has passed.
         var nextExpiry: ContinuousClock.Instant?
         var nextRunID: UInt64 = 0
+        /// Handlers that have not returned and been settled: the concurrency slots.
         var liveHandlers = 0
+        /// Handler workers, by ID, and the IDs of ended ones (reused first).
+        var workers: [Worker] = []
+        var freeWorkerIDs: [Int] = []
+        /// Workers waiting for a job, the most recently idle last.
+        var idleWorkers: [IdleWorker] = []
+        /// Set once the stop abandoned what was left (or the loop ended): workers end
+        /// instead of waiting.
+        var workersClosed = false
         var settling = 0
         var acknowledgements: [Receipt] = []
         var loop: Task<Void, Never>?
@@ -157,6 +194,8 @@ final class RabbitMQPushConsumer: QueueConsumer {
         defer {
             state.withLock { $0.loopEnded = true }
             resumePauseWaiters()
+            // Nothing hands out jobs any more: idle workers end now, busy ones after their job.
+            closeWorkers()
         }
         var failures = 0
         var windowFull = false
@@ -241,22 +280,20 @@ final class RabbitMQPushConsumer: QueueConsumer {
     /// everything of the old one: the broker has requeued those messages, so their
     /// unstarted deliveries are dropped and their running handlers cancelled.
     private func received(_ deliveries: [RabbitMQConsumerConnection.Delivery], epoch: UInt64) {
-        let orphans = state.withLock { state -> [Run] in
+        let (orphans, cancel) = state.withLock { state -> ([Run], [Task<Void, Never>]) in
             var orphans: [Run] = []
+            var cancel: [Task<Void, Never>] = []
             if epoch != state.epoch {
                 state.epoch = epoch
                 state.buffer.removeAll()
                 state.bufferHead = 0
                 state.acknowledgements.removeAll()
-                for (id, run) in state.runs where run.receipt.epoch != epoch {
-                    orphans.append(run)
-                    state.runs.removeValue(forKey: id)
-                }
+                (orphans, cancel) = Self.takeRuns(&state) { $0.receipt.epoch != epoch }
             }
             state.buffer += deliveries
-            return orphans
+            return (orphans, cancel)
         }
-        for run in orphans { run.handler?.cancel() }
+        for task in cancel { task.cancel() }
         if !orphans.isEmpty {
             logger.warning("queue consumer lost its connection; the running handlers' messages were requeued and their handlers cancelled",
                            metadata: ["cancelled": "\(orphans.count)"])
@@ -309,28 +346,144 @@ final class RabbitMQPushConsumer: QueueConsumer {
 
     // MARK: Handlers
 
+    /// Starts a run for `delivery` and hands it to a handler worker: an idle one (the most
+    /// recently idle: its stack is warm) is resumed with it, or, while none is idle, a new
+    /// one is started (a worker is either idle or holds a live handler's slot, so there are
+    /// never more than ``QueueConsumerOptions/concurrency``). A worker is a long-lived task
+    /// on the cooperative pool that runs one handler at a time, so a message costs a
+    /// continuation resume instead of creating, scheduling and destroying a task.
     private func start(_ delivery: RabbitMQConsumerConnection.Delivery) {
         let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
+        // Far-future timeouts are capped so that the deadline cannot overflow the clock.
         let timeout = min(message.timeout, .seconds(365 * 86_400))
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        state.withLock { state in
+        let (job, idle, spawn) = state.withLock { state -> (Job, IdleWorker?, (worker: Int, generation: Int)?) in
             state.nextRunID += 1
             let id = state.nextRunID
             state.liveHandlers += 1
-            let handler = Task {
-                let outcome: Outcome
-                do {
-                    try await self.handler(message)
-                    outcome = Task.isCancelled ? .failed(CancellationError()) : .succeeded
-                } catch {
-                    outcome = .failed(error)
+            let worker: Int
+            var idle: IdleWorker?
+            var spawn: (worker: Int, generation: Int)?
+            if let waiting = state.idleWorkers.popLast() {
+                worker = waiting.id
+                idle = waiting
+            } else {
+                if let reused = state.freeWorkerIDs.popLast() {
+                    worker = reused
+                } else {
+                    worker = state.workers.count
+                    state.workers.append(Worker())
                 }
-                await self.settle(id, outcome)
-                self.state.withLock { $0.liveHandlers -= 1 }
+                state.workers[worker].live = true
+                state.workers[worker].generation += 1
+                spawn = (worker, state.workers[worker].generation)
             }
-            state.runs[id] = Run(receipt: (delivery.epoch, delivery.tag), message: message, handler: handler, deadline: deadline)
+            state.runs[id] = Run(receipt: (delivery.epoch, delivery.tag), message: message, worker: worker, deadline: deadline)
             if state.nextExpiry.map({ deadline < $0 }) ?? true { state.nextExpiry = deadline }
+            return ((id, message), idle, spawn)
         }
+        if let idle {
+            idle.continuation.resume(returning: job)
+            return
+        }
+        guard let spawn else { return }
+        // Created outside the lock (handlers finish on other threads and take it), then its
+        // handle filed for cancellation; a worker doomed meanwhile is cancelled at once.
+        // A plain unstructured task: it runs on the cooperative pool (it does not inherit an
+        // executor preference), and without an explicit one it pays no status-record walk
+        // on every suspension.
+        let task = Task { await self.work(spawn.worker, first: job) }
+        let doomed = state.withLock { state -> Bool in
+            // Not live or a later generation: it already ended (doomed, or closed).
+            guard state.workers[spawn.worker].generation == spawn.generation, state.workers[spawn.worker].live else { return false }
+            state.workers[spawn.worker].task = task
+            return state.workers[spawn.worker].doomed
+        }
+        if doomed { task.cancel() }
+    }
+
+    /// A handler worker: runs `first`, then every job it is handed, until it is doomed (its
+    /// task was cancelled) or the workers are closed.
+    private func work(_ worker: Int, first: Job) async {
+        var job = first
+        while await execute(job, worker: worker), let next = await nextJob(worker) {
+            job = next
+        }
+    }
+
+    /// Waits, idle, for the next job; `nil` once the workers are closed.
+    private func nextJob(_ worker: Int) async -> Job? {
+        // Resumed exactly once: by `start` (popped from `idleWorkers` under the lock), by
+        // `closeWorkers` (which empties `idleWorkers` under the lock), or here when closed.
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Job?, Never>) in
+            let closed = state.withLock { state -> Bool in
+                guard !state.workersClosed else {
+                    state.workers[worker].live = false
+                    state.workers[worker].task = nil
+                    return true
+                }
+                state.idleWorkers.append((worker, continuation))
+                return false
+            }
+            if closed { continuation.resume(returning: nil) }
+        }
+    }
+
+    /// Runs one job's handler on `worker` and settles it; `false` when the worker must end
+    /// (doomed: its run was taken from it and its task cancelled).
+    private func execute(_ job: Job, worker: Int) async -> Bool {
+        let failure: (any Error)?
+        do {
+            try await handler(job.message)
+            failure = Task.isCancelled ? CancellationError() : nil
+        } catch {
+            failure = error
+        }
+        // A doomed worker's run is gone already: this finds nothing to settle.
+        if let failure { await settle(job.id, .failed(failure)) }
+        return state.withLock { state in
+            // A success is settled here, in the same lock as the slot is freed (what
+            // `settle` does for it, without its async call and second lock).
+            if failure == nil, let run = state.runs.removeValue(forKey: job.id), state.epoch == run.receipt.epoch {
+                state.acknowledgements.append(run.receipt)
+            }
+            state.liveHandlers -= 1
+            guard state.workers[worker].doomed else { return true }
+            state.workers[worker].live = false
+            state.workers[worker].doomed = false
+            state.workers[worker].task = nil
+            if !state.workersClosed { state.freeWorkerIDs.append(worker) }
+            return false
+        }
+    }
+
+    /// Takes the runs `isDue` picks (under the lock) and dooms their workers: they end once
+    /// their handler returns. Returns the runs and the tasks to cancel (a task not filed yet
+    /// is cancelled by the filing).
+    private static func takeRuns(_ state: inout State, where isDue: (Run) -> Bool) -> ([Run], [Task<Void, Never>]) {
+        var runs: [Run] = []
+        var tasks: [Task<Void, Never>] = []
+        for (id, run) in state.runs where isDue(run) {
+            runs.append(run)
+            state.runs.removeValue(forKey: id)
+            state.workers[run.worker].doomed = true
+            if let task = state.workers[run.worker].task { tasks.append(task) }
+        }
+        return (runs, tasks)
+    }
+
+    /// Ends the workers: idle ones at once, busy ones when their handler returns.
+    private func closeWorkers() {
+        let idle = state.withLock { state -> [IdleWorker] in
+            state.workersClosed = true
+            defer { state.idleWorkers.removeAll() }
+            for worker in state.idleWorkers {
+                state.workers[worker.id].live = false
+                state.workers[worker.id].task = nil
+            }
+            return state.idleWorkers
+        }
+        for worker in idle { worker.continuation.resume(returning: nil) }
     }
 
     /// Settles every run whose timeout has passed as timed out (its handler is cancelled
@@ -351,12 +504,16 @@ final class RabbitMQPushConsumer: QueueConsumer {
 
     /// Settles run `id` once (the first of completion and timeout wins).
     private func settle(_ id: UInt64, _ outcome: Outcome) async {
-        let run = state.withLock { state -> Run? in
-            guard let run = state.runs.removeValue(forKey: id) else { return nil }
+        let (run, cancel) = state.withLock { state -> (Run?, Task<Void, Never>?) in
+            guard let run = state.runs.removeValue(forKey: id) else { return (nil, nil) }
             state.settling += 1
-            return run
+            guard case .timedOut = outcome else { return (run, nil) }
+            // Taken from its worker, which must not run another handler.
+            state.workers[run.worker].doomed = true
+            return (run, state.workers[run.worker].task)
         }
         guard let run else { return }
+        cancel?.cancel()
         var acknowledge = true
         switch outcome {
         case .succeeded:
@@ -364,7 +521,6 @@ final class RabbitMQPushConsumer: QueueConsumer {
         case .failed(let error):
             acknowledge = await retrying(run, reason: String(describing: error))
         case .timedOut(let timeout):
-            run.handler?.cancel()
             logger.warning("queue handler timed out; attempt rejected",
                            metadata: ["message": "\(run.message.id)", "attempt": "\(run.message.attempt)"])
             acknowledge = await retrying(run, reason: QueueError.timedOut(timeout).description)
@@ -398,14 +554,13 @@ final class RabbitMQPushConsumer: QueueConsumer {
             if !busy { break }
             try? await Task.sleep(for: .milliseconds(5))
         }
-        let (abandoned, loop) = state.withLock { state in
-            defer {
-                state.runs.removeAll()
-                state.finished = true
-            }
-            return (Array(state.runs.values), state.loop)
+        let (abandoned, cancel, loop) = state.withLock { state in
+            defer { state.finished = true }
+            let (abandoned, cancel) = Self.takeRuns(&state) { _ in true }
+            return (abandoned, cancel, state.loop)
         }
-        for run in abandoned { run.handler?.cancel() }
+        for task in cancel { task.cancel() }
+        closeWorkers()
         if !abandoned.isEmpty {
             logger.warning("queue consumer stopped with handlers still running; their messages will be redelivered",
                            metadata: ["abandoned": "\(abandoned.count)"])
