@@ -157,7 +157,10 @@ enum RedisQueueEntry {
     /// The message of stream entry `entryID` made of `fields`, delivered for the
     /// `deliveries`-th time. Of its own it allocates only the body's array for a job
     /// published with the default options (no headers to parse).
-    static func message<Bytes>(queue: String, entryID: String, fields: Fields<Bytes>, deliveries: Int = 1) throws(RedisError) -> QueueMessage {
+    /// `entryMilliseconds`, when given, is the millisecond part of `entryID` (a decoder that
+    /// holds the ID's bytes parses it there instead of walking the `String` again).
+    static func message<Bytes>(queue: String, entryID: String, entryMilliseconds: Int64? = nil, fields: Fields<Bytes>,
+                               deliveries: Int = 1) throws(RedisError) -> QueueMessage {
         func integer(_ value: Bytes?, _ name: String) throws(RedisError) -> Int64 {
             guard let value else {
                 throw RedisError(code: .protocolError, message: "queue entry without its '\(name)' field")
@@ -179,7 +182,8 @@ enum RedisQueueEntry {
             id: QueueMessageID(fields.id.map { String(decoding: $0, as: UTF8.self) } ?? entryID), queue: queue,
             body: fields.body.map { Array($0) } ?? [], headers: headers,
             attempt: attempt + max(0, deliveries - 1), maxAttempts: maxAttempts, timeout: timeout, backoff: backoff,
-            publishedAtMilliseconds: fields.publishedAt == nil ? milliseconds(ofEntryID: entryID) : try integer(fields.publishedAt, "publishedAt"))
+            publishedAtMilliseconds: fields.publishedAt == nil
+                ? entryMilliseconds ?? milliseconds(ofEntryID: entryID) : try integer(fields.publishedAt, "publishedAt"))
     }
 
     /// `initial-ns,multiplier,maximum-ns,jitter`; ``Omitted/backoff`` when malformed.
@@ -200,7 +204,8 @@ enum RedisQueueEntry {
         entryID.utf8.withContiguousStorageIfAvailable { milliseconds(ofEntryIDBytes: $0) } ?? milliseconds(ofEntryIDBytes: entryID.utf8)
     }
 
-    private static func milliseconds(ofEntryIDBytes bytes: some Collection<UInt8>) -> Int64 {
+    /// ``milliseconds(ofEntryID:)`` of an entry ID's UTF-8 bytes.
+    static func milliseconds(ofEntryIDBytes bytes: some Collection<UInt8>) -> Int64 {
         var value: Int64 = 0
         for byte in bytes {
             if byte == UInt8(ascii: "-") { break }

@@ -42,9 +42,14 @@ enum RedisQueueReplyDecoder {
                 throw RedisError(code: .protocolError, message: "malformed stream entry")
             }
             // A null ID is the empty string, as `RedisReply.bytes() ?? []` had it.
-            let entryID = String(decoding: try RedisQueueEntry.bytes(idReply) ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self)
+            let idBytes = try RedisQueueEntry.bytes(idReply) ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            let entryID = String(decoding: idBytes, as: UTF8.self)
             let fields = try RedisQueueEntry.fields(fieldsReply)
-            let message = try RedisQueueEntry.message(queue: queue, entryID: entryID, fields: fields)
+            // The publish time is the ID's millisecond part (no `publishedAt` field since
+            // entries carry it in their ID): parsed from the bytes at hand, not the `String`.
+            let message = try RedisQueueEntry.message(queue: queue, entryID: entryID,
+                                                      entryMilliseconds: RedisQueueEntry.milliseconds(ofEntryIDBytes: idBytes),
+                                                      fields: fields)
             deliveries.append(RedisQueueDelivery(entryID: entryID, deliveries: 1, message: message))
         }
         return deliveries

@@ -413,6 +413,8 @@ final class RedisStreamConsumer: QueueConsumer {
             state.reserved -= reserved
             state.reading = false
             var handOver: [(IdleWorker, Delivered)] = []
+            // Sized once: grown by appends it cost ~5 allocations per read of 32 entries.
+            handOver.reserveCapacity(min(delivered.count, state.idleWorkers.count))
             var spawn: [(Int, Int, Delivered)] = []
             var wake = false
             var running: [String: Int] = [:]
@@ -622,8 +624,17 @@ final class RedisStreamConsumer: QueueConsumer {
                     state.flusherWaiting = true
                     return []
                 }
-                let batch = Array(state.acks.prefix(Self.ackBatchLimit))
-                state.acks.removeFirst(batch.count)
+                // Taken whole when it fits (the usual case): no copy of the IDs, no shifting
+                // of the rest; the queue gets fresh room for as many (one allocation, as
+                // the copy had, instead of regrowing from empty).
+                var batch: [String] = []
+                if state.acks.count <= Self.ackBatchLimit {
+                    swap(&batch, &state.acks)
+                    state.acks.reserveCapacity(batch.count)
+                } else {
+                    batch = Array(state.acks.prefix(Self.ackBatchLimit))
+                    state.acks.removeFirst(batch.count)
+                }
                 state.acking = batch
                 return batch
             }
