@@ -9,7 +9,10 @@ import Synchronization
 public final class QueueWakeSignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Each continuation is resumed exactly once, by whoever removes it from here under
+        /// the lock (``notifyAll()`` or the waiter's cancellation handler), so the unchecked
+        /// kind is safe; it saves the checked kind's allocation per wait.
+        var waiters: [UInt64: UnsafeContinuation<Void, Never>] = [:]
         var nextID: UInt64 = 0
     }
 
@@ -24,7 +27,9 @@ public final class QueueWakeSignal: Sendable {
     public func notifyAll() {
         let waiters = state.withLock { state in
             state.generation &+= 1
-            defer { state.waiters.removeAll() }
+            if state.waiters.isEmpty { return [] }
+            // Keeping the capacity spares the next wait a new dictionary.
+            defer { state.waiters.removeAll(keepingCapacity: true) }
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
@@ -37,7 +42,7 @@ public final class QueueWakeSignal: Sendable {
             return state.nextID
         }
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
                     if state.generation != observed || Task.isCancelled { return true }
                     state.waiters[id] = continuation
