@@ -59,7 +59,7 @@ public final class RedisClient: Sendable {
     /// Runs one command; an error reply throws ``RedisError/Code/serverError``.
     @discardableResult
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisReply {
-        try await submit([command], on: pick())[0].checked()
+        try await submit(command, on: pick()).checked()
     }
 
     /// Runs `commands` back to back on one connection, written in one batch; returns every
@@ -122,7 +122,7 @@ public final class RedisClient: Sendable {
     /// `PING` on every connection (reconnecting broken ones).
     public func checkHealth() async throws(RedisError) {
         for connection in connections {
-            _ = try await submit([RedisCommand("PING")], on: connection)[0].checked()
+            _ = try await submit(RedisCommand("PING"), on: connection).checked()
         }
     }
 
@@ -160,6 +160,17 @@ public final class RedisClient: Sendable {
 
     /// Whether ``close()`` has been called.
     var isClosed: Bool { closed.load(ordering: .relaxed) }
+
+    private func submit(_ command: RedisCommand, on connection: RedisConnection) async throws(RedisError) -> RedisReply {
+        if isClosed { throw RedisError.closed }
+        do {
+            return try await connection.submit(command)
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(code: .connectionLost, message: "\(error)")
+        }
+    }
 
     private func submit(_ commands: [RedisCommand], on connection: RedisConnection) async throws(RedisError) -> [RedisReply] {
         if isClosed { throw RedisError.closed }

@@ -43,12 +43,33 @@ public struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        while divisor > 0 {
-            buffer.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-            divisor /= 10
+    /// Appends the decimal digits of `value` (a count: never negative) to `buffer`. One or
+    /// two digits, the usual counts and lengths, are appended directly; longer numbers are
+    /// written backwards into a stack buffer and appended in one piece (no division per
+    /// digit position and no per-digit `append`).
+    package static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        precondition(value >= 0, "RESP counts and lengths are never negative")
+        if value < 10 {
+            buffer.append(UInt8(truncatingIfNeeded: value) &+ 48)
+            return
+        }
+        if value < 100 {
+            let (tens, ones) = value.quotientAndRemainder(dividingBy: 10)
+            buffer.append(UInt8(truncatingIfNeeded: tens) &+ 48)
+            buffer.append(UInt8(truncatingIfNeeded: ones) &+ 48)
+            return
+        }
+        // Int.max has 19 digits.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var rest = UInt(value)
+            var start = digits.count
+            repeat {
+                let (quotient, digit) = rest.quotientAndRemainder(dividingBy: 10)
+                start -= 1
+                digits[start] = UInt8(truncatingIfNeeded: digit) &+ 48
+                rest = quotient
+            } while rest != 0
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
         }
     }
 }

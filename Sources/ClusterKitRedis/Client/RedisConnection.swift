@@ -32,9 +32,46 @@ actor RedisConnection {
     nonisolated let executor: DedicatedThreadExecutor
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
+    /// One caller's queued commands and the continuation its replies go to.
     private struct Pending {
-        let commands: [RedisCommand]
-        let continuation: CheckedContinuation<[RedisReply], any Error>
+        let commands: Commands
+        let waiter: Waiter
+    }
+
+    /// A caller's commands: a single one (``submit(_:)-(RedisCommand)``, no array on the
+    /// way in or out) or a list.
+    private enum Commands {
+        case one(RedisCommand)
+        case many([RedisCommand])
+    }
+
+    /// The replies to a ``Commands``, in the same shape.
+    private enum Replies {
+        case one(RedisReply)
+        case many([RedisReply])
+    }
+
+    private enum Waiter {
+        case one(CheckedContinuation<RedisReply, any Error>)
+        case many(CheckedContinuation<[RedisReply], any Error>)
+
+        func resume(with result: Result<Replies, RedisError>) {
+            switch (self, result) {
+            case (_, .failure(let error)): fail(error)
+            case (.one(let continuation), .success(.one(let reply))): continuation.resume(returning: reply)
+            case (.many(let continuation), .success(.many(let replies))): continuation.resume(returning: replies)
+            // Not reached: replies always have the shape of their commands.
+            case (.one(let continuation), .success(.many(let replies))): continuation.resume(returning: replies[0])
+            case (.many(let continuation), .success(.one(let reply))): continuation.resume(returning: [reply])
+            }
+        }
+
+        func fail(_ error: any Error) {
+            switch self {
+            case .one(let continuation): continuation.resume(throwing: error)
+            case .many(let continuation): continuation.resume(throwing: error)
+            }
+        }
     }
 
     private enum State {
@@ -93,15 +130,38 @@ actor RedisConnection {
         if case .closed = state { throw RedisError.closed }
         if pending.isEmpty && !drainScheduled && !executor.hasQueuedJobs {
             var outcome: Result<[RedisReply], RedisError> = .failure(RedisError.closed)
-            exchange(CollectionOfOne(commands), commands: { $0 }, finish: { _, result in outcome = result })
+            exchange(CollectionOfOne(Commands.many(commands)), commands: { $0 }) { _, result in
+                outcome = result.map { if case .many(let replies) = $0 { replies } else { [] } }
+            }
             return try outcome.get()
         }
         return try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(commands: commands, continuation: continuation))
-            if !drainScheduled {
-                drainScheduled = true
-                Task { self.drain() }
+            enqueue(Pending(commands: .many(commands), waiter: .many(continuation)))
+        }
+    }
+
+    /// Like ``submit(_:)-([RedisCommand])`` for one command, without the command and reply
+    /// arrays (the sequential `GET` path): its reply (an error reply as a value).
+    func submit(_ command: RedisCommand) async throws -> RedisReply {
+        if case .closed = state { throw RedisError.closed }
+        if pending.isEmpty && !drainScheduled && !executor.hasQueuedJobs {
+            var outcome: Result<RedisReply, RedisError> = .failure(RedisError.closed)
+            exchange(CollectionOfOne(Commands.one(command)), commands: { $0 }) { _, result in
+                outcome = result.map { switch $0 { case .one(let reply): reply; case .many(let replies): replies[0] } }
             }
+            return try outcome.get()
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            enqueue(Pending(commands: .one(command), waiter: .one(continuation)))
+        }
+    }
+
+    /// Queues `entry` and schedules a drain if none is.
+    private func enqueue(_ entry: Pending) {
+        pending.append(entry)
+        if !drainScheduled {
+            drainScheduled = true
+            Task { self.drain() }
         }
     }
 
@@ -114,7 +174,7 @@ actor RedisConnection {
         state = .closed
         let waiting = pending
         pending.removeAll()
-        for entry in waiting { entry.continuation.resume(throwing: RedisError.closed) }
+        for entry in waiting { entry.waiter.fail(RedisError.closed) }
         handle = nil
     }
 
@@ -126,15 +186,15 @@ actor RedisConnection {
         guard !pending.isEmpty else { return }
         let batch = pending
         pending.removeAll(keepingCapacity: true)
-        exchange(batch, commands: \.commands, finish: { entry, result in entry.continuation.resume(with: result) })
+        exchange(batch, commands: \.commands, finish: { entry, result in entry.waiter.resume(with: result) })
     }
 
     /// One batch on the wire: connects if needed, writes the commands of every entry of
     /// `entries` with one `write`, reads the replies in order and hands each entry its own
     /// (`finish` is called exactly once per entry, in order). A broken connection fails
     /// the entries not yet answered and drops the connection.
-    private func exchange<Entries: Collection>(_ entries: Entries, commands: (Entries.Element) -> [RedisCommand],
-                                                finish: (Entries.Element, Result<[RedisReply], RedisError>) -> Void) {
+    private func exchange<Entries: Collection>(_ entries: Entries, commands: (Entries.Element) -> Commands,
+                                                finish: (Entries.Element, Result<Replies, RedisError>) -> Void) {
         let context: UnsafeMutablePointer<redisContext>
         do throws(RedisError) {
             try ensureConnected(ignoringBackoff: false)
@@ -146,9 +206,14 @@ actor RedisConnection {
         }
         buffer.removeAll(keepingCapacity: true)
         for entry in entries {
-            let list = commands(entry)
-            for command in list { command.encode(into: &buffer) }
-            statistics.commands += list.count
+            switch commands(entry) {
+            case .one(let command):
+                command.encode(into: &buffer)
+                statistics.commands += 1
+            case .many(let list):
+                for command in list { command.encode(into: &buffer) }
+                statistics.commands += list.count
+            }
         }
         statistics.batches += 1
         let appended = buffer.withUnsafeBufferPointer { bytes in
@@ -158,23 +223,33 @@ actor RedisConnection {
             fail(entries[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout), finish: finish)
             return
         }
+        /// The next reply, or `nil` after failing the entries from `position` on.
+        func nextReply(failingFrom position: Entries.Index) -> RedisReply? {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                fail(entries[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout),
+                     finish: finish)
+                return nil
+            }
+            defer { freeReplyObject(raw) }
+            return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+        }
         var position = entries.startIndex
         while position != entries.endIndex {
             let entry = entries[position]
-            let count = commands(entry).count
-            var replies: [RedisReply] = []
-            replies.reserveCapacity(count)
-            for _ in 0..<count {
-                var raw: UnsafeMutableRawPointer?
-                guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                    fail(entries[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout),
-                         finish: finish)
-                    return
+            switch commands(entry) {
+            case .one:
+                guard let reply = nextReply(failingFrom: position) else { return }
+                finish(entry, .success(.one(reply)))
+            case .many(let list):
+                var replies: [RedisReply] = []
+                replies.reserveCapacity(list.count)
+                for _ in 0..<list.count {
+                    guard let reply = nextReply(failingFrom: position) else { return }
+                    replies.append(reply)
                 }
-                replies.append(RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self)))
-                freeReplyObject(raw)
+                finish(entry, .success(.many(replies)))
             }
-            finish(entry, .success(replies))
             entries.formIndex(after: &position)
         }
     }
@@ -222,7 +297,7 @@ actor RedisConnection {
 
     /// Fails `entries` with `error` and drops the broken connection.
     private func fail<Entries: Collection>(_ entries: Entries, with error: RedisError,
-                                           finish: (Entries.Element, Result<[RedisReply], RedisError>) -> Void) {
+                                           finish: (Entries.Element, Result<Replies, RedisError>) -> Void) {
         dropConnection(after: error)
         for entry in entries { finish(entry, .failure(error)) }
     }
