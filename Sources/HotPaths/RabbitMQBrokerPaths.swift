@@ -46,6 +46,18 @@ extension HotPath {
             try rawLoop(queue: "hotpath:queue:hotpath-consume") { target, result in ck_raw_publish(target, iterations, 512, 100, result) }
             return iterations
         },
+        HotPath(name: "rabbitmq-raw-publish-properties") { iterations in
+            // The raw loop sending the adapter's older message shape (message ID, five x-ck-*
+            // headers, mandatory) to the rabbitmq-consume backlog: the broker's CPU per
+            // message of that shape, read from outside (run it outside valgrind).
+            let queue = try await brokerQueue()
+            _ = try await queue.purge("hotpath-consume")
+            await queue.close()
+            try rawLoop(queue: "hotpath:queue:hotpath-consume") { target, result in
+                ck_raw_publish_with_adapter_properties(target, iterations, 512, 100, result)
+            }
+            return iterations
+        },
         HotPath(name: "rabbitmq-raw-consume") { iterations in
             // The reference: the raw loop draining the same backlog (prefetch 200, ack every 50).
             try rawLoop(queue: "hotpath:queue:hotpath-consume") { target, result in ck_raw_consume(target, iterations, 200, 50, result) }

@@ -431,9 +431,7 @@ final class RabbitMQPublisher: @unchecked Sendable {
             if var entry = pending[id], !entry.resent {
                 // The first copy may have reached the queue: the copy counts as a new attempt.
                 entry.resent = true
-                entry.request.message.headers = entry.request.message.headers.map { key, value in
-                    key == RabbitMQMessageCodec.attemptKey ? (key, .int((value.integer ?? 1) + 1)) : (key, value)
-                }
+                entry.request.message.headers = RabbitMQMessageCodec.nextAttempt(entry.request.message.headers)
                 pending[id] = entry
             }
             send(id, on: connection)

@@ -10,6 +10,14 @@ import Synchronization
 /// `initial-ns,multiplier,maximum-ns,jitter`. Messages written before (every field as
 /// text) are read the same, and so are these by a reader that expects text: it gets the
 /// integers in decimal.
+///
+/// Lean format: a field equal to its default (attempt 1, and ``QueuePublishOptions``'s
+/// default max attempts, timeout and backoff) is not written, so a message published with
+/// default options carries `x-ck-published-ms` alone (each header costs the broker CPU per
+/// message). A message with any `x-ck-*` header is ours and its absent fields mean those
+/// defaults; every older message (all five headers) decodes as before. A message with no
+/// headers at all was published by another client and keeps the foreign defaults (one
+/// attempt, publish time 0).
 enum RabbitMQMessageCodec {
     static let attemptKey = "x-ck-attempt"
     static let maxAttemptsKey = "x-ck-max-attempts"
@@ -22,10 +30,12 @@ enum RabbitMQMessageCodec {
     static func outgoing(_ message: QueueMessage, exchange: String, routingKey: String, extra: [(String, AMQPFieldValue)] = []) -> AMQPOutgoing {
         var headers: [(String, AMQPFieldValue)] = []
         headers.reserveCapacity(5 + message.headers.count + extra.count)
-        headers.append((attemptKey, .int(Int64(message.attempt))))
-        headers.append((maxAttemptsKey, .int(Int64(message.maxAttempts))))
-        headers.append((timeoutKey, .int(nanoseconds(message.timeout))))
-        headers.append((backoffKey, .string(backoffText(message.backoff))))
+        if message.attempt != 1 { headers.append((attemptKey, .int(Int64(message.attempt)))) }
+        if message.maxAttempts != defaultMaxAttempts { headers.append((maxAttemptsKey, .int(Int64(message.maxAttempts)))) }
+        let timeout = nanoseconds(message.timeout)
+        if timeout != defaultTimeoutNanoseconds { headers.append((timeoutKey, .int(timeout))) }
+        if message.backoff != defaultBackoff { headers.append((backoffKey, .string(backoffText(message.backoff)))) }
+        // Always written: it carries the publish time, and it marks the message as ours.
         headers.append((publishedKey, .int(message.publishedAtMilliseconds)))
         if !message.headers.isEmpty {
             for (key, value) in message.headers.sorted(by: { $0.key < $1.key }) { headers.append(("h:" + key, .string(value))) }
@@ -50,12 +60,26 @@ enum RabbitMQMessageCodec {
         for (key, value) in fields where key.hasPrefix("h:") { headers[String(key.dropFirst(2))] = value.text }
         return QueueMessage(
             id: QueueMessageID(incoming.messageID), queue: queue, body: incoming.body, headers: headers,
-            attempt: attempt, maxAttempts: max(1, Int(fields[maxAttemptsKey]?.integer ?? 1)),
+            attempt: attempt, maxAttempts: max(1, Int(fields[maxAttemptsKey]?.integer ?? Int64(defaultMaxAttempts))),
             timeout: .nanoseconds(fields[timeoutKey]?.integer ?? defaultTimeoutNanoseconds),
-            backoff: backoff(fields[backoffKey]?.text ?? ""), publishedAtMilliseconds: fields[publishedKey]?.integer ?? 0)
+            backoff: fields[backoffKey].map { backoff($0.text) } ?? defaultBackoff,
+            publishedAtMilliseconds: fields[publishedKey]?.integer ?? 0)
     }
 
-    static let defaultTimeoutNanoseconds: Int64 = 15_000_000_000
+    /// `headers` of an outgoing message, as the next attempt: its attempt count plus one
+    /// (a lean first attempt has no attempt header: it becomes attempt 2).
+    static func nextAttempt(_ headers: [(String, AMQPFieldValue)]) -> [(String, AMQPFieldValue)] {
+        guard let index = headers.firstIndex(where: { $0.0 == attemptKey }) else { return [(attemptKey, .int(2))] + headers }
+        var headers = headers
+        headers[index].1 = .int((headers[index].1.integer ?? 1) + 1)
+        return headers
+    }
+
+    /// The defaults a lean message leaves out: those of ``QueuePublishOptions``.
+    private static let defaultOptions = QueuePublishOptions()
+    static let defaultMaxAttempts = defaultOptions.maxAttempts
+    static let defaultTimeoutNanoseconds: Int64 = nanoseconds(defaultOptions.timeout)
+    static let defaultBackoff = defaultOptions.backoff
 
     static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
