@@ -114,23 +114,25 @@ static int publish_loop(amqp_connection_state_t conn, const ck_raw_target *targe
     amqp_basic_properties_t props;
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
     props.delivery_mode = 2; // persistent
-    // What the adapter adds to every message (see RabbitMQMessageCodec): a 32-hex-digit
-    // message ID and five x-ck-* headers (four 64-bit integers, the backoff as text), sent
-    // mandatory. Constant values: the point is the broker's cost of carrying them.
+    // What the adapter adds to a message published with default options (see
+    // RabbitMQMessageCodec): a 32-hex-digit message ID and its publish time as the one
+    // x-ck-* header, sent mandatory (adapter_properties 1); or the shape it sent before the
+    // lean format: five x-ck-* headers, four 64-bit integers and the backoff as text
+    // (adapter_properties 2). Constant values: the point is the broker's cost of carrying them.
     amqp_table_entry_t headers[5];
     amqp_boolean_t mandatory = 0;
     if (adapter_properties) {
-        static const char *const keys[5] = {"x-ck-attempt", "x-ck-max-attempts", "x-ck-timeout-ns", "x-ck-backoff", "x-ck-published-ms"};
-        static const int64_t values[5] = {1, 3, 15000000000LL, 0, 1763870000000LL};
+        static const char *const keys[5] = {"x-ck-published-ms", "x-ck-attempt", "x-ck-max-attempts", "x-ck-timeout-ns", "x-ck-backoff"};
+        static const int64_t values[5] = {1763870000000LL, 1, 3, 15000000000LL, 0};
         for (int i = 0; i < 5; i++) {
             headers[i].key = amqp_cstring_bytes(keys[i]);
             headers[i].value.kind = AMQP_FIELD_KIND_I64;
             headers[i].value.value.i64 = values[i];
         }
-        headers[3].value.kind = AMQP_FIELD_KIND_UTF8;
-        headers[3].value.value.bytes = amqp_cstring_bytes("100000000,2,30000000000,0.2");
+        headers[4].value.kind = AMQP_FIELD_KIND_UTF8;
+        headers[4].value.value.bytes = amqp_cstring_bytes("100000000,2,30000000000,0.2");
         props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
-        props.headers.num_entries = 5;
+        props.headers.num_entries = adapter_properties == 2 ? 5 : 1;
         props.headers.entries = headers;
         props.message_id = amqp_cstring_bytes("0123456789abcdef0123456789abcdef");
         mandatory = 1;
@@ -203,6 +205,10 @@ int ck_raw_publish(const ck_raw_target *target, long count, long window, size_t 
 
 int ck_raw_publish_with_adapter_properties(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result) {
     return publish(target, count, window, size, 1, result);
+}
+
+int ck_raw_publish_with_five_adapter_headers(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result) {
+    return publish(target, count, window, size, 2, result);
 }
 
 static int consume_loop(amqp_connection_state_t conn, const ck_raw_target *target, long count, int prefetch, long ack_every, ck_raw_result *result) {

@@ -27,7 +27,7 @@ final class RabbitMQQueueGroup: BenchGroup {
         BenchRowSpec(name: consumeRow, unit: "msg/s", reference: "raw rabbitmq-c, prefetch 200, basic.ack multiple every 50",
                      target: .ratio(atLeast: 0.9), note: "ours: 200 no-op handlers, prefetch 200, adapter's batched acks; both drain a pre-filled backlog"),
         BenchRowSpec(name: propertiesRow, unit: "msg/s", reference: "raw rabbitmq-c, confirm window 512", target: nil,
-                     note: "diagnostic: the raw loop itself, each message also carrying the adapter's message ID, x-ck-* headers and mandatory flag — the ratio the publish row could reach if our client cost nothing"),
+                     note: "diagnostic: the raw loop itself, each message also carrying what the adapter sends with default options (a message ID, the x-ck-published-ms header, mandatory) — the ratio the publish row could reach if our client cost nothing"),
     ]
     private let adapter: RabbitMQMessageQueue
     private let raw: RawRabbitMQLoop

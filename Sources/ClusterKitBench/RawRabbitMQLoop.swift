@@ -20,8 +20,9 @@ struct RawRabbitMQLoop: Sendable {
 
     /// `count` persistent messages of `size` bytes with at most `window` unconfirmed.
     /// `passive`: the queue exists already (declared by the adapter, with arguments).
-    /// `adapterProperties`: each message also carries the adapter's message ID, `x-ck-*`
-    /// headers and `mandatory` flag (`ck_raw_publish_with_adapter_properties`).
+    /// `adapterProperties`: each message also carries what the adapter sends with default
+    /// options: a message ID, the `x-ck-published-ms` header and the `mandatory` flag
+    /// (`ck_raw_publish_with_adapter_properties`).
     func publish(queue: String, passive: Bool = false, count: Int, window: Int, size: Int, adapterProperties: Bool = false) async throws -> Outcome {
         try await call(queue, passive: passive) { target, result in
             adapterProperties ? ck_raw_publish_with_adapter_properties(target, count, window, size, result)

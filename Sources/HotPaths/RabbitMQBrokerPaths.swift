@@ -54,7 +54,7 @@ extension HotPath {
             _ = try await queue.purge("hotpath-consume")
             await queue.close()
             try rawLoop(queue: "hotpath:queue:hotpath-consume") { target, result in
-                ck_raw_publish_with_adapter_properties(target, iterations, 512, 100, result)
+                ck_raw_publish_with_five_adapter_headers(target, iterations, 512, 100, result)
             }
             return iterations
         },

@@ -38,10 +38,15 @@ typedef struct {
 /// read honouring `multiple`. Timed from the first publish to the last confirm.
 int ck_raw_publish(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result);
 
-/// The same, with what the `rabbitmq` adapter adds to every message: a message ID, its five
-/// `x-ck-*` headers (constant values) and the `mandatory` flag. A diagnostic: how much of
-/// the adapter's cost is the broker carrying those properties.
+/// The same, with what the `rabbitmq` adapter adds to a message published with default
+/// options: a message ID, its publish time as the one `x-ck-*` header (a constant value) and
+/// the `mandatory` flag. A diagnostic: how much of the adapter's cost is the broker carrying
+/// those properties.
 int ck_raw_publish_with_adapter_properties(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result);
+
+/// The same with the shape the adapter sent before its lean format: five `x-ck-*` headers
+/// (attempt, maximum attempts, timeout, backoff, publish time) instead of one.
+int ck_raw_publish_with_five_adapter_headers(const ck_raw_target *target, long count, long window, size_t size, ck_raw_result *result);
 
 /// basic.qos `prefetch`, basic.consume with manual acks, `count` messages; one basic.ack
 /// (multiple) every `ack_every` messages and after the last. Timed from basic.consume to
