@@ -25,7 +25,7 @@ public final class QueueWakeSignal: Sendable {
 
     /// Wakes every current waiter and makes waits on older generations return at once.
     public func notifyAll() {
-        let waiters = state.withLock { state in
+        let waiters = state.withLock { state -> [UnsafeContinuation<Void, Never>] in
             state.generation &+= 1
             if state.waiters.isEmpty { return [] }
             // Keeping the capacity spares the next wait a new dictionary.
