@@ -163,26 +163,43 @@ actor RabbitMQConsumerConnection {
     }
 
     /// Acknowledges the tags of the current epoch that are still outstanding: the longest
-    /// outstanding prefix at once with `multiple`, the others one by one.
+    /// outstanding prefix at once with `multiple`, the others one by one. The receipts'
+    /// tags are sorted and merged with `outstanding` (also ascending) instead of being put
+    /// in a set: a round's receipts are few and mostly in order already.
     private func settle(_ receipts: [(epoch: UInt64, tag: UInt64)], on connection: AMQPConnection) throws(RabbitMQError) {
-        var tags = Set<UInt64>()
-        for receipt in receipts where receipt.epoch == epoch { tags.insert(receipt.tag) }
-        guard !tags.isEmpty, !outstanding.isEmpty else { return }
+        guard !outstanding.isEmpty else { return }
+        var tags: [UInt64] = []
+        tags.reserveCapacity(receipts.count)
+        for receipt in receipts where receipt.epoch == epoch { tags.append(receipt.tag) }
+        guard !tags.isEmpty else { return }
+        tags.sort()
+        // The longest prefix of `outstanding` whose every tag is among `tags`.
         var prefix = 0
-        while prefix < outstanding.count, tags.contains(outstanding[prefix]) { prefix += 1 }
+        var next = 0
+        while prefix < outstanding.count {
+            while next < tags.count, tags[next] < outstanding[prefix] { next += 1 }
+            guard next < tags.count, tags[next] == outstanding[prefix] else { break }
+            prefix += 1
+            next += 1
+        }
         if prefix > 0 {
             let last = outstanding[prefix - 1]
-            let done = outstanding[..<prefix]
             outstanding.removeFirst(prefix)
-            for tag in done { tags.remove(tag) }
             try connection.ack(Self.channel, tag: last, multiple: prefix > 1)
         }
-        guard !tags.isEmpty else { return }
+        // Tags below `last` were either in the prefix or not outstanding: skip them.
+        guard next < tags.count, !outstanding.isEmpty else { return }
         var kept: [UInt64] = []
         kept.reserveCapacity(outstanding.count)
         var single: [UInt64] = []
         for tag in outstanding {
-            if tags.contains(tag) { single.append(tag) } else { kept.append(tag) }
+            while next < tags.count, tags[next] < tag { next += 1 }
+            if next < tags.count, tags[next] == tag {
+                single.append(tag)
+                next += 1
+            } else {
+                kept.append(tag)
+            }
         }
         outstanding = kept
         for tag in single {
