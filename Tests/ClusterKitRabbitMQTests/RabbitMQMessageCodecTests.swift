@@ -81,6 +81,14 @@ struct RabbitMQMessageCodecTests {
         #expect(Codec.message(incoming([], redelivered: true), queue: "jobs").attempt == 2)
     }
 
+    @Test func aMessageFromAnotherClientWithItsOwnHeadersKeepsTheForeignDefaults() {
+        // Headers, but none of ours: not a lean message of ours, so no retries by default.
+        let decoded = Codec.message(incoming([("content-source", .string("billing")), ("retries", .int(5))]), queue: "jobs")
+        #expect(decoded.maxAttempts == 1)
+        #expect(decoded.publishedAtMilliseconds == 0)
+        #expect(decoded.attempt == 1)
+    }
+
     @Test func aRedeliveredLeanMessageCountsAsTheNextAttempt() {
         let headers = Codec.outgoing(message(), exchange: "", routingKey: "jobs").headers
         #expect(Codec.message(incoming(headers, redelivered: true), queue: "jobs").attempt == 2)

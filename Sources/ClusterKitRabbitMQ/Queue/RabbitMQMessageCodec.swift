@@ -15,9 +15,9 @@ import Synchronization
 /// default max attempts, timeout and backoff) is not written, so a message published with
 /// default options carries `x-ck-published-ms` alone (each header costs the broker CPU per
 /// message). A message with any `x-ck-*` header is ours and its absent fields mean those
-/// defaults; every older message (all five headers) decodes as before. A message with no
-/// headers at all was published by another client and keeps the foreign defaults (one
-/// attempt, publish time 0).
+/// defaults; every older message (all five headers) decodes as before. A message without
+/// any `x-ck-*` header was published by another client and keeps the foreign defaults (one
+/// attempt, publish time 0), whatever other headers it has.
 enum RabbitMQMessageCodec {
     static let attemptKey = "x-ck-attempt"
     static let maxAttemptsKey = "x-ck-max-attempts"
@@ -55,14 +55,18 @@ enum RabbitMQMessageCodec {
                                 attempt: 1 + (incoming.redelivered ? 1 : 0), maxAttempts: 1, timeout: .nanoseconds(defaultTimeoutNanoseconds),
                                 backoff: .standard, publishedAtMilliseconds: 0)
         }
+        // Ours when it carries any x-ck-* header (ours always carry the publish time); a
+        // foreign message that merely has headers keeps the foreign defaults: absent fields
+        // mean the lean format's defaults only in our own messages.
+        let ours = fields[publishedKey] != nil || fields.keys.contains { $0.hasPrefix("x-ck-") }
         let attempt = Int(fields[attemptKey]?.integer ?? 1) + (incoming.redelivered ? 1 : 0)
         var headers: [String: String] = [:]
         for (key, value) in fields where key.hasPrefix("h:") { headers[String(key.dropFirst(2))] = value.text }
         return QueueMessage(
             id: QueueMessageID(incoming.messageID), queue: queue, body: incoming.body, headers: headers,
-            attempt: attempt, maxAttempts: max(1, Int(fields[maxAttemptsKey]?.integer ?? Int64(defaultMaxAttempts))),
+            attempt: attempt, maxAttempts: max(1, Int(fields[maxAttemptsKey]?.integer ?? (ours ? Int64(defaultMaxAttempts) : 1))),
             timeout: .nanoseconds(fields[timeoutKey]?.integer ?? defaultTimeoutNanoseconds),
-            backoff: fields[backoffKey].map { backoff($0.text) } ?? defaultBackoff,
+            backoff: fields[backoffKey].map { backoff($0.text) } ?? (ours ? defaultBackoff : .standard),
             publishedAtMilliseconds: fields[publishedKey]?.integer ?? 0)
     }
 

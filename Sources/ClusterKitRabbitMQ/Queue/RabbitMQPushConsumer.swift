@@ -35,8 +35,9 @@ import Synchronization
 ///   retrying them as usual), then cancels the rest and closes the connection, which
 ///   requeues their messages (redelivered as the next attempt).
 /// - **Threads**: handlers, the application's code, run on the cooperative pool in
-///   long-lived worker tasks (at most ``QueueConsumerOptions/concurrency``, started as
-///   needed), one handler at a time each; a worker whose handler timed out, was abandoned
+///   long-lived worker tasks (started as needed), one handler at a time each, so at most
+///   ``QueueConsumerOptions/concurrency`` handlers run (the tasks can number up to about
+///   twice that, see `start`); a worker whose handler timed out, was abandoned
 ///   by the stop or lost its connection has its task cancelled (that is how the handler
 ///   sees it) and ends when the handler returns: a cancelled task never runs another one.
 final class RabbitMQPushConsumer: QueueConsumer {
@@ -348,8 +349,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
 
     /// Starts a run for `delivery` and hands it to a handler worker: an idle one (the most
     /// recently idle: its stack is warm) is resumed with it, or, while none is idle, a new
-    /// one is started (a worker is either idle or holds a live handler's slot, so there are
-    /// never more than ``QueueConsumerOptions/concurrency``). A worker is a long-lived task
+    /// one is started. Running handlers never exceed ``QueueConsumerOptions/concurrency``,
+    /// but a worker frees its slot a moment before it parks as idle: a delivery landing in
+    /// that gap starts another worker, so worker tasks can reach about twice the concurrency
+    /// (they stay parked until the stop). A worker is a long-lived task
     /// on the cooperative pool that runs one handler at a time, so a message costs a
     /// continuation resume instead of creating, scheduling and destroying a task.
     private func start(_ delivery: RabbitMQConsumerConnection.Delivery) {
