@@ -162,20 +162,19 @@ public final class RedisClient: Sendable {
     var isClosed: Bool { closed.load(ordering: .relaxed) }
 
     private func submit(_ command: RedisCommand, on connection: RedisConnection) async throws(RedisError) -> RedisReply {
-        if isClosed { throw RedisError.closed }
-        do {
-            return try await connection.submit(command)
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw RedisError(code: .connectionLost, message: "\(error)")
-        }
+        try await guarded { try await connection.submit(command) }
     }
 
     private func submit(_ commands: [RedisCommand], on connection: RedisConnection) async throws(RedisError) -> [RedisReply] {
+        try await guarded { try await connection.submit(commands) }
+    }
+
+    /// Runs a submission unless the client is closed, as a ``RedisError`` (any other error
+    /// from the connection means it was lost).
+    private func guarded<Result>(_ body: () async throws -> Result) async throws(RedisError) -> Result {
         if isClosed { throw RedisError.closed }
         do {
-            return try await connection.submit(commands)
+            return try await body()
         } catch let error as RedisError {
             throw error
         } catch {
