@@ -127,6 +127,13 @@ actor RabbitMQConsumerConnection {
         }
     }
 
+    /// Blocks this connection's thread until `signal` is raised or `deadline` passes: how the
+    /// consumer's loop (which runs on this thread) waits for its handlers while the prefetch
+    /// window is full and the broker sends nothing to read.
+    func wait(for signal: WakeSignal, until deadline: ContinuousClock.Instant) {
+        signal.wait(until: deadline)
+    }
+
     /// Acknowledges what it can, cancels the subscription and closes the connection: the
     /// broker requeues every delivery left unacknowledged. Idempotent.
     func close(acknowledge: [(epoch: UInt64, tag: UInt64)]) {

@@ -52,7 +52,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
     private let giveBack: @Sendable (QueueMessage) async throws -> Void
     private let logger: Logger
     private let onStop: @Sendable () -> Void
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     private struct Run {
         var receipt: Receipt
@@ -118,8 +118,29 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var pauseWaiters: [CheckedContinuation<Void, Never>] = []
         /// The loop has returned: nothing will resume waiters any more.
         var loopEnded = false
+        /// The loop waits on `loopSignal` while the prefetch window is full (see
+        /// `awaitSettled`); cleared by whoever raises it.
+        var loopWaits = false
+        let loopSignal = WakeSignal()
+        let concurrency: Int
 
         var buffered: Int { buffer.count - bufferHead }
+
+        /// Whether the loop, waiting while the prefetch window is full, has something to do:
+        /// an acknowledgement to reopen the window, a free slot for a buffered delivery,
+        /// nothing left running, or a pause or stop to carry out.
+        var loopMayGoOn: Bool {
+            !acknowledgements.isEmpty || (buffered > 0 && liveHandlers < concurrency)
+                || (runs.isEmpty && settling == 0) || paused || stopping || finished
+        }
+
+        /// Wakes the loop if it waits and may go on: called after every change that can
+        /// satisfy `loopMayGoOn`. At most one raise per wait, and none while the loop runs.
+        mutating func wakeLoopIfDue() {
+            guard loopWaits, loopMayGoOn else { return }
+            loopWaits = false
+            loopSignal.raise()
+        }
     }
 
     private enum Outcome {
@@ -142,7 +163,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
         logger[metadataKey: "queue"] = "\(queue)"
         self.logger = logger
         self.onStop = onStop
-        let loop = Task { await self.run() }
+        state = Mutex(State(concurrency: options.concurrency))
+        // On the connection's thread: the loop's calls into the connection are then no
+        // thread hand-off, and it may block there while it waits for handlers to settle.
+        let loop = Task(executorPreference: connection.executor) { await self.run() }
         state.withLock { $0.loop = loop }
     }
 
@@ -156,6 +180,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let returnNow = state.withLock { state -> Bool in
                 state.paused = true
+                state.wakeLoopIfDue()
                 if state.finished || state.loopEnded { return true }
                 state.pauseWaiters.append(continuation)
                 return false
@@ -180,6 +205,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
         let task = state.withLock { state -> Task<Void, Never> in
             if let existing = state.stopTask { return existing }
             state.stopping = true
+            state.wakeLoopIfDue()
             let task = Task { await self.performStop(drainTimeout: drainTimeout) }
             state.stopTask = task
             return task
@@ -201,7 +227,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var failures = 0
         var windowFull = false
         while true {
-            if windowFull { await awaitFirstAcknowledgement() }
+            if windowFull { await awaitSettled() }
             let subscribe = wantsDeliveries()
             let (acknowledgements, busy, finished) = state.withLock { state in
                 defer { state.acknowledgements.removeAll() }
@@ -246,22 +272,30 @@ final class RabbitMQPushConsumer: QueueConsumer {
     }
 
     /// While the prefetch window is full the broker pushes nothing, so waiting on the
-    /// socket (up to 2 ms) would only delay the acknowledgements that reopen it: wait here
-    /// instead until a handler settles (or the consumer pauses, stops or has nothing
-    /// running), polling at growing intervals from 50 µs, for at most about 2 ms.
-    private func awaitFirstAcknowledgement() async {
-        let deadline = ContinuousClock.now.advanced(by: .milliseconds(2))
-        var interval = Duration.microseconds(50)
-        while ContinuousClock.now < deadline {
-            let ready = state.withLock { state in
-                !state.acknowledgements.isEmpty || state.paused || state.stopping || state.finished
-                    || (state.runs.isEmpty && state.settling == 0)
+    /// socket would only delay the acknowledgements that reopen it: wait instead, blocking
+    /// the connection's thread (no timer, no task), until a handler settles (see
+    /// `State.loopMayGoOn`; the settling worker raises the signal, once per wait) or the
+    /// consumer pauses or stops, for at most ``settleBackstop``, so that per-message
+    /// timeouts and the gate are still looked at.
+    private func awaitSettled() async {
+        let deadline = ContinuousClock.now.advanced(by: Self.settleBackstop)
+        let signal = state.withLock { $0.loopSignal }
+        repeat {
+            // A raise left from an earlier wait (its raiser saw `loopWaits` before the loop
+            // cleared it) must not end this one.
+            signal.reset()
+            let goOn = state.withLock { state in
+                state.loopWaits = !state.loopMayGoOn
+                return !state.loopWaits
             }
-            if ready { return }
-            try? await Task.sleep(for: interval)
-            interval = min(interval * 2, .microseconds(800))
-        }
+            if goOn { return }
+            await connection.wait(for: signal, until: deadline)
+            state.withLock { $0.loopWaits = false }
+        } while ContinuousClock.now < deadline
     }
+
+    /// The longest the loop waits for settled deliveries while the prefetch window is full.
+    static let settleBackstop = Duration.milliseconds(2)
 
     private func wantsDeliveries() -> Bool {
         let gate = options.gate
@@ -451,6 +485,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 state.acknowledgements.append(run.receipt)
             }
             state.liveHandlers -= 1
+            state.wakeLoopIfDue()
             guard state.workers[worker].doomed else { return true }
             state.workers[worker].live = false
             state.workers[worker].doomed = false
@@ -531,6 +566,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
         state.withLock { state in
             if acknowledge, state.epoch == run.receipt.epoch { state.acknowledgements.append(run.receipt) }
             state.settling -= 1
+            state.wakeLoopIfDue()
         }
     }
 
@@ -558,8 +594,9 @@ final class RabbitMQPushConsumer: QueueConsumer {
             try? await Task.sleep(for: .milliseconds(5))
         }
         let (abandoned, cancel, loop) = state.withLock { state in
-            defer { state.finished = true }
             let (abandoned, cancel) = Self.takeRuns(&state) { _ in true }
+            state.finished = true
+            state.wakeLoopIfDue()
             return (abandoned, cancel, state.loop)
         }
         for task in cancel { task.cancel() }
