@@ -48,6 +48,13 @@ struct RedisQueueProcessKillTests {
         #expect(received.withLock { $0.isEmpty }, "a live consumer process lost its message: \(received.withLock { $0.map(\.message.attempt) })")
         #expect(child.isRunning, "the child exited on its own; stderr: \(child.stderr)")
 
+        // How long the message had gone without a renewal just before the kill (the pending
+        // list's idle time): on a loaded machine the child's renewals can come late, and the
+        // visibility timeout counts from the last one, not from the kill.
+        let probe = try await makeClient(server.url())
+        let idleBeforeKill = try await Self.idleTime(of: id, queue: queueName, appName: appName, probe: probe)
+        let probedAt = ContinuousClock.now
+        await probe.close()
         child.sigkill()
         let killedAt = ContinuousClock.now
         let exited = await child.waitForExit(timeout: .seconds(10))
@@ -63,12 +70,15 @@ struct RedisQueueProcessKillTests {
         #expect(redelivery.message.id == id)
         #expect(redelivery.message.text == "held by the child")
         #expect(redelivery.message.attempt == 2, "the redelivery after a crash counts as the second attempt")
-        // The child renewed its claim at least every third of the timeout until it died, so the
-        // message was idle for at most that long when it was killed: it may be taken no sooner
-        // than two thirds of the timeout after the kill (less a little clock slack).
-        let earliest = Self.visibilityTimeout * 2 / 3 - .milliseconds(50)
+        // At the kill the message had been idle for at most `idleBeforeKill` plus the time
+        // since the probe (a renewal in between only lowers it; the child renews every third
+        // of the timeout, so normally ≤ 500 ms): it may be taken no sooner than the rest of
+        // the visibility timeout after the kill (less a little clock slack).
+        let idleAtKill = idleBeforeKill + (killedAt - probedAt)
+        let earliest = Self.visibilityTimeout - idleAtKill - .milliseconds(50)
         let waited = redelivery.at - killedAt
-        #expect(waited >= earliest, "redelivered \(waited) after the kill, before the visibility timeout (\(Self.visibilityTimeout)) could have passed")
+        #expect(waited >= earliest,
+                "redelivered \(waited) after the kill, idle \(idleAtKill) then: before the visibility timeout (\(Self.visibilityTimeout)) could have passed")
 
         // The survivor acknowledged it: nothing is left anywhere.
         let settled = try await eventuallySucceeds(within: .seconds(5)) { () async throws -> QueueCounts in
@@ -77,6 +87,16 @@ struct RedisQueueProcessKillTests {
             return counts
         }
         #expect(settled == QueueCounts())
+    }
+
+    /// The idle time of message `id`'s entry in the queue's pending list (`XPENDING` with a
+    /// range: entry ID, consumer, idle ms, deliveries); the message is its entry (published
+    /// without a delay).
+    static func idleTime(of id: QueueMessageID, queue: String, appName: String, probe: RedisClient) async throws -> Duration {
+        let stream = RedisQueueKeys.stream(appName: appName, queue: queue)
+        let reply = try await probe.send(RedisCommand("XPENDING", arguments: [stream, RedisQueueKeys.group, id.rawValue, id.rawValue, 1]))
+        let entry = try #require(try reply.array().first, "the message is not pending: \(reply)")
+        return .milliseconds(try entry.array()[2].integer())
     }
 }
 

@@ -1,4 +1,9 @@
 /// A running consumer. Stop it with ``stop(drainTimeout:)``; pause pulling with ``pause()``.
+///
+/// ``stop(drainTimeout:)`` is required: a consumer runs until it is stopped (or its queue
+/// node is closed, which stops it). Its own tasks (the loop that takes messages, its
+/// handler workers) keep it alive, so dropping the last reference to it stops nothing: it
+/// goes on taking messages and holding its workers.
 public protocol QueueConsumer: Sendable {
     /// The queue consumed.
     var queue: String { get }

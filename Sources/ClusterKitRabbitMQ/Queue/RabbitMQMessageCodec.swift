@@ -11,8 +11,8 @@ import Synchronization
 /// text) are read the same, and so are these by a reader that expects text: it gets the
 /// integers in decimal.
 ///
-/// Lean format: a field equal to its default (attempt 1, and ``QueuePublishOptions``'s
-/// default max attempts, timeout and backoff) is not written, so a message published with
+/// Lean format: a field equal to its value in ``QueueWireDefaults`` (attempt 1, 3 attempts,
+/// 15 s, 100 ms doubling to 30 s with jitter 0.5) is not written, so a message published with
 /// default options carries `x-ck-published-ms` alone (each header costs the broker CPU per
 /// message). A message with any `x-ck-*` header is ours and its absent fields mean those
 /// defaults; every older message (all five headers) decodes as before. A message without
@@ -79,11 +79,12 @@ enum RabbitMQMessageCodec {
         return headers
     }
 
-    /// The defaults a lean message leaves out: those of ``QueuePublishOptions``.
-    private static let defaultOptions = QueuePublishOptions()
-    static let defaultMaxAttempts = defaultOptions.maxAttempts
-    static let defaultTimeoutNanoseconds: Int64 = nanoseconds(defaultOptions.timeout)
-    static let defaultBackoff = defaultOptions.backoff
+    /// The values a lean message leaves out and a reader assumes for our messages:
+    /// ``QueueWireDefaults``, part of the wire format (messages wait in the broker across
+    /// upgrades), so not taken from ``QueuePublishOptions``'s defaults, which may change.
+    static let defaultMaxAttempts = QueueWireDefaults.maxAttempts
+    static let defaultTimeoutNanoseconds: Int64 = nanoseconds(QueueWireDefaults.timeout)
+    static let defaultBackoff = QueueWireDefaults.backoff
 
     static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components

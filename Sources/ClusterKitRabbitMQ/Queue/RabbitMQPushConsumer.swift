@@ -9,10 +9,11 @@ import Synchronization
 /// ## What it guarantees
 /// - **Bounded concurrency**: at most ``QueueConsumerOptions/concurrency`` handlers run at
 ///   once; a slot is freed when the handler has really returned and was settled (a failure's
-///   retry or dead letter confirmed). Deliveries beyond that wait in arrival order (FIFO for
-///   concurrency 1).
+///   retry or dead letter confirmed). Deliveries beyond that wait in arrival order, and
+///   start in that order (one after the other for concurrency 1).
 /// - **Acknowledgements** are sent by the connection's loop, batched with `multiple` over
-///   the longest settled run of delivery tags, never twice for one tag.
+///   the longest settled run of delivery tags, never twice for one tag (a tag settled
+///   behind a running one waits, up to 10 ms, for a later `multiple` to cover it).
 /// - **Failures** (a throw, the enforced per-message timeout, a cancelled handler) re-publish
 ///   the message to the delay chain for its backoff, or to the dead-letter queue after its
 ///   last attempt, wait for the confirm, then acknowledge the delivery.
@@ -35,11 +36,13 @@ import Synchronization
 ///   retrying them as usual), then cancels the rest and closes the connection, which
 ///   requeues their messages (redelivered as the next attempt).
 /// - **Threads**: handlers, the application's code, run on the cooperative pool in
-///   long-lived worker tasks (started as needed), one handler at a time each, so at most
-///   ``QueueConsumerOptions/concurrency`` handlers run (the tasks can number up to about
-///   twice that, see `start`); a worker whose handler timed out, was abandoned
-///   by the stop or lost its connection has its task cancelled (that is how the handler
-///   sees it) and ends when the handler returns: a cancelled task never runs another one.
+///   long-lived worker tasks (started as needed, see ``HandlerWorkers``), one handler at a
+///   time each: at most ``QueueConsumerOptions/concurrency`` worker tasks exist, so at most
+///   that many handlers run. A worker whose handler returned takes the next delivery without
+///   parking. A worker whose handler timed out, was abandoned by the stop or lost its
+///   connection has its task cancelled (that is how the handler sees it), keeps its slot,
+///   and ends when the handler returns: a cancelled task never runs another one. The loop
+///   that pumps the connection runs on the connection's own thread.
 final class RabbitMQPushConsumer: QueueConsumer {
     let queue: String
     let options: QueueConsumerOptions
@@ -63,26 +66,16 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var deadline: ContinuousClock.Instant
     }
 
-    /// A handler worker, by ID (its index in `State.workers`; IDs of ended workers are reused).
-    private struct Worker {
-        /// Its task, filed just after it was made (`nil` until then and once it ended).
-        var task: Task<Void, Never>?
-        /// Started and not ended.
-        var live = false
-        /// Its run timed out, was abandoned by the stop or lost its connection: its task is
-        /// cancelled, and it ends when the handler returns (a cancelled task cannot run
-        /// another handler).
-        var doomed = false
-        /// Counts the workers that had this ID, so that a late-filed task handle is never
-        /// filed under a later worker.
-        var generation = 0
+    private typealias Workers = HandlerWorkers
+
+    /// A delivery a worker took from the buffer, with the ID its run gets in `State.runs`.
+    private typealias Job = (id: UInt64, delivery: RabbitMQConsumerConnection.Delivery)
+    /// What a handler worker does next.
+    private enum Step {
+        case run(Job)
+        case park
+        case end
     }
-
-    /// A run handed to a worker: its ID in `State.runs` and its message.
-    private typealias Job = (id: UInt64, message: QueueMessage)
-
-    /// A handler worker waiting for its next job (`nil`: end).
-    private typealias IdleWorker = (id: Int, continuation: UnsafeContinuation<Job?, Never>)
 
     private struct State {
         var paused = false
@@ -98,16 +91,13 @@ final class RabbitMQPushConsumer: QueueConsumer {
         /// the loop looks for timed-out runs only once it has passed.
         var nextExpiry: ContinuousClock.Instant?
         var nextRunID: UInt64 = 0
-        /// Handlers that have not returned and been settled: the concurrency slots.
+        /// Handlers that have not returned and been settled (taken from the buffer).
         var liveHandlers = 0
-        /// Handler workers, by ID, and the IDs of ended ones (reused first).
-        var workers: [Worker] = []
-        var freeWorkerIDs: [Int] = []
-        /// Workers waiting for a job, the most recently idle last.
-        var idleWorkers: [IdleWorker] = []
-        /// Set once the stop abandoned what was left (or the loop ended): workers end
-        /// instead of waiting.
-        var workersClosed = false
+        /// Deliveries taken from the buffer whose run is not filed yet (being decoded).
+        var starting = 0
+        /// The handler workers, which take their deliveries from the buffer (closed once
+        /// the stop abandoned what was left, or the loop ended).
+        var workers: Workers
         var settling = 0
         var acknowledgements: [Receipt] = []
         var loop: Task<Void, Never>?
@@ -122,16 +112,14 @@ final class RabbitMQPushConsumer: QueueConsumer {
         /// `awaitSettled`); cleared by whoever raises it.
         var loopWaits = false
         let loopSignal = WakeSignal()
-        let concurrency: Int
 
         var buffered: Int { buffer.count - bufferHead }
 
         /// Whether the loop, waiting while the prefetch window is full, has something to do:
-        /// an acknowledgement to reopen the window, a free slot for a buffered delivery,
-        /// nothing left running, or a pause or stop to carry out.
+        /// an acknowledgement to reopen the window, nothing left running, or a pause or stop
+        /// to carry out.
         var loopMayGoOn: Bool {
-            !acknowledgements.isEmpty || (buffered > 0 && liveHandlers < concurrency)
-                || (runs.isEmpty && settling == 0) || paused || stopping || finished
+            !acknowledgements.isEmpty || (runs.isEmpty && settling == 0) || paused || stopping || finished
         }
 
         /// Wakes the loop if it waits and may go on: called after every change that can
@@ -141,6 +129,14 @@ final class RabbitMQPushConsumer: QueueConsumer {
             loopWaits = false
             loopSignal.raise()
         }
+
+        init(concurrency: Int) {
+            workers = Workers(limit: concurrency)
+        }
+
+        /// Whether a worker may take a buffered delivery now (only free workers take one, so
+        /// the concurrency bound is the workers').
+        var startable: Bool { !stopping && !paused && gateOpen && buffered > 0 }
     }
 
     private enum Outcome {
@@ -163,7 +159,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
         logger[metadataKey: "queue"] = "\(queue)"
         self.logger = logger
         self.onStop = onStop
-        state = Mutex(State(concurrency: options.concurrency))
+        self.state = Mutex(State(concurrency: options.concurrency))
         // On the connection's thread: the loop's calls into the connection are then no
         // thread hand-off, and it may block there while it waits for handlers to settle.
         let loop = Task(executorPreference: connection.executor) { await self.run() }
@@ -335,20 +331,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
         }
     }
 
-    /// Starts handlers for buffered deliveries while slots are free.
+    /// Gets a handler worker on its way to the buffer, if it has a delivery that may start
+    /// and none is on its way yet (see ``HandlerWorkers``).
     private func dispatch() {
-        while let delivery = state.withLock({ state -> RabbitMQConsumerConnection.Delivery? in
-            guard !state.stopping, !state.paused, state.gateOpen, state.liveHandlers < options.concurrency, state.buffered > 0 else { return nil }
-            let next = state.buffer[state.bufferHead]
-            state.bufferHead += 1
-            if state.bufferHead > 256, state.bufferHead * 2 > state.buffer.count {
-                state.buffer.removeFirst(state.bufferHead)
-                state.bufferHead = 0
-            }
-            return next
-        }) {
-            start(delivery)
-        }
+        launch(state.withLock { $0.startable ? $0.workers.wake() : .none })
     }
 
     /// Re-publishes the deliveries no handler saw (unchanged), then acknowledges them.
@@ -381,118 +367,105 @@ final class RabbitMQPushConsumer: QueueConsumer {
 
     // MARK: Handlers
 
-    /// Starts a run for `delivery` and hands it to a handler worker: an idle one (the most
-    /// recently idle: its stack is warm) is resumed with it, or, while none is idle, a new
-    /// one is started. Running handlers never exceed ``QueueConsumerOptions/concurrency``,
-    /// but a worker frees its slot a moment before it parks as idle: a delivery landing in
-    /// that gap starts another worker, so worker tasks can reach about twice the concurrency
-    /// (they stay parked until the stop). A worker is a long-lived task
-    /// on the cooperative pool that runs one handler at a time, so a message costs a
-    /// continuation resume instead of creating, scheduling and destroying a task.
-    private func start(_ delivery: RabbitMQConsumerConnection.Delivery) {
-        let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
+    /// Does what `wake` asked after the lock: resumes a parked worker or starts a new one.
+    /// A worker is a long-lived task on the cooperative pool that runs one handler at a time
+    /// and takes its deliveries from the buffer itself, the next one as soon as its handler
+    /// returned (without parking), so a message costs no task and, in a round of deliveries,
+    /// mostly no wake-up either.
+    private func launch(_ wake: Workers.Wake) {
+        // A new worker's task is created outside the lock (handlers finish on other threads
+        // and take it), then its handle filed for cancellation. A plain unstructured task:
+        // it runs on the cooperative pool (it does not inherit an executor preference), and
+        // without an explicit one it pays no status-record walk on every suspension.
+        Workers.perform(wake, start: { worker in Task { await self.work(worker) } },
+                        file: { task, spawn in state.withLock { $0.workers.file(task, for: spawn) } })
+    }
+
+    /// Takes the buffer's head for a worker, waking the next worker while more may start;
+    /// `.park` when none may start.
+    private static func takeNext(_ state: inout State) -> (Step, Workers.Wake) {
+        guard state.startable else { return (.park, .none) }
+        let delivery = state.buffer[state.bufferHead]
+        state.bufferHead += 1
+        if state.bufferHead > 256, state.bufferHead * 2 > state.buffer.count {
+            state.buffer.removeFirst(state.bufferHead)
+            state.bufferHead = 0
+        }
+        state.nextRunID += 1
+        state.liveHandlers += 1
+        state.starting += 1
+        return (.run((state.nextRunID, delivery)), state.startable ? state.workers.wake() : .none)
+    }
+
+    /// A handler worker: takes a delivery from the buffer, runs it, and goes on with the next
+    /// one or parks, until it is doomed (its task was cancelled) or the workers are closed.
+    private func work(_ worker: Int) async {
+        var step = arrive(worker)
+        while true {
+            switch step {
+            case .run(let job): step = await execute(job, worker: worker)
+            case .park:
+                let lookAgain = await Workers.parkWorker { waiter in
+                    state.withLock { $0.workers.park(worker, waiter, unless: $0.startable) }
+                }
+                step = lookAgain ? arrive(worker) : .end
+            case .end: return
+            }
+        }
+    }
+
+    /// A woken or new worker's first look at the buffer.
+    private func arrive(_ worker: Int) -> Step {
+        let (step, wake) = state.withLock { state -> (Step, Workers.Wake) in
+            guard state.workers.arrived(worker) else { return (.end, .none) }
+            return Self.takeNext(&state)
+        }
+        launch(wake)
+        return step
+    }
+
+    /// Runs one delivery's handler on `worker` and settles it, and says what the worker does
+    /// next: the buffer's next delivery (without parking), park, or end (doomed: its run was
+    /// taken from it and its task cancelled; or closed).
+    private func execute(_ job: Job, worker: Int) async -> Step {
+        let message = RabbitMQMessageCodec.message(job.delivery.incoming, queue: queue)
         // Far-future timeouts are capped so that the deadline cannot overflow the clock.
-        let timeout = min(message.timeout, .seconds(365 * 86_400))
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        let (job, idle, spawn) = state.withLock { state -> (Job, IdleWorker?, (worker: Int, generation: Int)?) in
-            state.nextRunID += 1
-            let id = state.nextRunID
-            state.liveHandlers += 1
-            let worker: Int
-            var idle: IdleWorker?
-            var spawn: (worker: Int, generation: Int)?
-            if let waiting = state.idleWorkers.popLast() {
-                worker = waiting.id
-                idle = waiting
-            } else {
-                if let reused = state.freeWorkerIDs.popLast() {
-                    worker = reused
-                } else {
-                    worker = state.workers.count
-                    state.workers.append(Worker())
-                }
-                state.workers[worker].live = true
-                state.workers[worker].generation += 1
-                spawn = (worker, state.workers[worker].generation)
-            }
-            state.runs[id] = Run(receipt: (delivery.epoch, delivery.tag), message: message, worker: worker, deadline: deadline)
+        let deadline = ContinuousClock.now.advanced(by: min(message.timeout, .seconds(365 * 86_400)))
+        let filed = state.withLock { state -> Bool in
+            state.starting -= 1
+            // Not run when its connection was lost meanwhile (the broker requeued it) or the
+            // stop abandoned what was left.
+            guard state.epoch == job.delivery.epoch, !state.finished else { return false }
+            state.runs[job.id] = Run(receipt: (job.delivery.epoch, job.delivery.tag), message: message, worker: worker,
+                                     deadline: deadline)
             if state.nextExpiry.map({ deadline < $0 }) ?? true { state.nextExpiry = deadline }
-            return ((id, message), idle, spawn)
+            return true
         }
-        if let idle {
-            idle.continuation.resume(returning: job)
-            return
-        }
-        guard let spawn else { return }
-        // Created outside the lock (handlers finish on other threads and take it), then its
-        // handle filed for cancellation; a worker doomed meanwhile is cancelled at once.
-        // A plain unstructured task: it runs on the cooperative pool (it does not inherit an
-        // executor preference), and without an explicit one it pays no status-record walk
-        // on every suspension.
-        let task = Task { await self.work(spawn.worker, first: job) }
-        let doomed = state.withLock { state -> Bool in
-            // Not live or a later generation: it already ended (doomed, or closed).
-            guard state.workers[spawn.worker].generation == spawn.generation, state.workers[spawn.worker].live else { return false }
-            state.workers[spawn.worker].task = task
-            return state.workers[spawn.worker].doomed
-        }
-        if doomed { task.cancel() }
-    }
-
-    /// A handler worker: runs `first`, then every job it is handed, until it is doomed (its
-    /// task was cancelled) or the workers are closed.
-    private func work(_ worker: Int, first: Job) async {
-        var job = first
-        while await execute(job, worker: worker), let next = await nextJob(worker) {
-            job = next
-        }
-    }
-
-    /// Waits, idle, for the next job; `nil` once the workers are closed.
-    private func nextJob(_ worker: Int) async -> Job? {
-        // Resumed exactly once: by `start` (popped from `idleWorkers` under the lock), by
-        // `closeWorkers` (which empties `idleWorkers` under the lock), or here when closed.
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Job?, Never>) in
-            let closed = state.withLock { state -> Bool in
-                guard !state.workersClosed else {
-                    state.workers[worker].live = false
-                    state.workers[worker].task = nil
-                    return true
-                }
-                state.idleWorkers.append((worker, continuation))
-                return false
+        var failure: (any Error)?
+        if filed {
+            do {
+                try await handler(message)
+                failure = Task.isCancelled ? CancellationError() : nil
+            } catch {
+                failure = error
             }
-            if closed { continuation.resume(returning: nil) }
+            // A doomed worker's run is gone already: this finds nothing to settle.
+            if let failure { await settle(job.id, .failed(failure)) }
         }
-    }
-
-    /// Runs one job's handler on `worker` and settles it; `false` when the worker must end
-    /// (doomed: its run was taken from it and its task cancelled).
-    private func execute(_ job: Job, worker: Int) async -> Bool {
-        let failure: (any Error)?
-        do {
-            try await handler(job.message)
-            failure = Task.isCancelled ? CancellationError() : nil
-        } catch {
-            failure = error
-        }
-        // A doomed worker's run is gone already: this finds nothing to settle.
-        if let failure { await settle(job.id, .failed(failure)) }
-        return state.withLock { state in
-            // A success is settled here, in the same lock as the slot is freed (what
+        let (next, wake) = state.withLock { state -> (Step, Workers.Wake) in
+            // A success is settled here, in the same lock as the worker is freed (what
             // `settle` does for it, without its async call and second lock).
-            if failure == nil, let run = state.runs.removeValue(forKey: job.id), state.epoch == run.receipt.epoch {
+            if filed, failure == nil, let run = state.runs.removeValue(forKey: job.id), state.epoch == run.receipt.epoch {
                 state.acknowledgements.append(run.receipt)
             }
             state.liveHandlers -= 1
             state.wakeLoopIfDue()
-            guard state.workers[worker].doomed else { return true }
-            state.workers[worker].live = false
-            state.workers[worker].doomed = false
-            state.workers[worker].task = nil
-            if !state.workersClosed { state.freeWorkerIDs.append(worker) }
-            return false
+            // A doomed worker ends here; its place is free now, so another may start.
+            guard state.workers.finished(worker) else { return (.end, state.startable ? state.workers.wake() : .none) }
+            return Self.takeNext(&state)
         }
+        launch(wake)
+        return next
     }
 
     /// Takes the runs `isDue` picks (under the lock) and dooms their workers: they end once
@@ -504,24 +477,15 @@ final class RabbitMQPushConsumer: QueueConsumer {
         for (id, run) in state.runs where isDue(run) {
             runs.append(run)
             state.runs.removeValue(forKey: id)
-            state.workers[run.worker].doomed = true
-            if let task = state.workers[run.worker].task { tasks.append(task) }
+            if let task = state.workers.doom(run.worker) { tasks.append(task) }
         }
         return (runs, tasks)
     }
 
     /// Ends the workers: idle ones at once, busy ones when their handler returns.
     private func closeWorkers() {
-        let idle = state.withLock { state -> [IdleWorker] in
-            state.workersClosed = true
-            defer { state.idleWorkers.removeAll() }
-            for worker in state.idleWorkers {
-                state.workers[worker.id].live = false
-                state.workers[worker.id].task = nil
-            }
-            return state.idleWorkers
-        }
-        for worker in idle { worker.continuation.resume(returning: nil) }
+        let parked = state.withLock { $0.workers.close() }
+        for worker in parked { worker.resume(returning: false) }
     }
 
     /// Settles every run whose timeout has passed as timed out (its handler is cancelled
@@ -547,8 +511,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
             state.settling += 1
             guard case .timedOut = outcome else { return (run, nil) }
             // Taken from its worker, which must not run another handler.
-            state.workers[run.worker].doomed = true
-            return (run, state.workers[run.worker].task)
+            return (run, state.workers.doom(run.worker))
         }
         guard let run else { return }
         cancel?.cancel()
@@ -589,7 +552,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
         let deadline = ContinuousClock.now.advanced(by: max(drainTimeout, .zero))
         // The loop sees `stopping`: it cancels the subscription and gives back the buffer.
         while ContinuousClock.now < deadline {
-            let busy = state.withLock { !$0.runs.isEmpty || $0.settling > 0 || $0.buffered > 0 }
+            let busy = state.withLock { !$0.runs.isEmpty || $0.settling > 0 || $0.buffered > 0 || $0.starting > 0 }
             if !busy { break }
             try? await Task.sleep(for: .milliseconds(5))
         }

@@ -29,15 +29,9 @@ enum RedisQueueEntry {
     private static let xadd = Array("XADD".utf8)
     private static let star = Array("*".utf8)
 
-    /// The values a field has when it is absent from an entry. Part of the storage format
-    /// (entries in Redis outlive a release): fixed here, not taken from
-    /// `QueuePublishOptions`'s defaults, which may change.
-    enum Omitted {
-        static let attempt = 1
-        static let maxAttempts = 3
-        static let timeout = Duration.seconds(15)
-        static let backoff = Backoff(initial: .milliseconds(100), multiplier: 2, maximum: .seconds(30), jitter: 0.5)
-    }
+    /// The values a field has when it is absent from an entry: ``QueueWireDefaults``, part
+    /// of the storage format (entries in Redis outlive a release), the same for both backends.
+    typealias Omitted = QueueWireDefaults
 
     /// Every field after `body` whose value is not the omitted one (`attempt` is always 1
     /// at publish).

@@ -43,14 +43,16 @@ import Synchronization
 ///   acknowledgement flusher on a thread of the node's client (connection affinity), so
 ///   their round trips cost no hand-off between the cooperative pool and those threads;
 ///   handlers, the application's code, run on the cooperative pool in long-lived worker
-///   tasks (started as needed), one handler at a time each, so at most
-///   ``QueueConsumerOptions/concurrency`` handlers run; the tasks themselves can number up
-///   to about twice that (see `start`); a worker whose handler timed out or was abandoned
-///   by the stop has its task cancelled (that is how the handler sees it) and ends when the
-///   handler returns.
-/// - **Stop**: no new reads, running handlers get until the drain deadline (and are
-///   acknowledged or rejected as usual), handlers still running then are cancelled and
-///   their entries left pending for redelivery after the visibility timeout; the
+///   tasks (started as needed, see ``HandlerWorkers``), one handler at a time each: at most
+///   ``QueueConsumerOptions/concurrency`` worker tasks exist and so at most that many
+///   handlers run. A worker whose handler returned takes the next entry read without
+///   parking. A worker whose handler timed out or was abandoned by the stop has its task
+///   cancelled (that is how the handler sees it), keeps its slot, and ends when the handler
+///   returns.
+/// - **Stop**: no new reads, running handlers (and entries read before the stop) get until
+///   the drain deadline (and are acknowledged or rejected as usual), handlers still running
+///   then are cancelled and their entries, with those read and not started, left pending
+///   for redelivery after the visibility timeout; the
 ///   acknowledgements of finished handlers are flushed before it returns.
 final class RedisStreamConsumer: QueueConsumer {
     let queue: String
@@ -90,34 +92,29 @@ final class RedisStreamConsumer: QueueConsumer {
         let deadline: ContinuousClock.Instant
     }
 
-    /// A handler worker, by ID (its index in `State.workers`; IDs of ended workers are reused).
-    private struct Worker {
-        /// The run handed to it, until it is settled, times out or is abandoned. Runs are
-        /// filed by worker (each runs one at a time), not by entry ID: a job then costs no
-        /// hashing of its entry ID (three lookups, ~1.2k instructions under callgrind).
-        var run: Run?
-        /// Its task, filed just after it was made (`nil` until then and once it ended).
-        var task: Task<Void, Never>?
-        /// Started and not ended.
-        var live = false
-        /// Its run timed out or was abandoned: its task is cancelled, and it ends when the
-        /// handler returns (a cancelled task cannot run another handler).
-        var doomed = false
-        /// Counts the workers that had this ID, so that a late-filed task handle is never
-        /// filed under a later worker.
-        var generation = 0
+    private typealias Workers = HandlerWorkers
+    /// What a handler worker does next.
+    private enum Step {
+        case run(Delivered)
+        case park
+        case end
     }
-
-    /// A handler worker waiting for its next delivery (`nil`: end).
-    private typealias IdleWorker = (id: Int, continuation: UnsafeContinuation<Delivered?, Never>)
 
     private struct State {
         var paused = false
         var stopping = false
-        /// Unsettled runs (in `workers`): claims renewed, timeouts watched, drained on stop.
+        /// Unsettled runs (in `runs`): claims renewed, timeouts watched, drained on stop.
         var runCount = 0
-        /// Handler tasks that have not returned (settled or not): the concurrency slots.
+        /// Handlers that have not returned (settled or not).
         var liveHandlers = 0
+        /// The runs, by handler worker (each runs one at a time; `nil`: none, or settled, or
+        /// taken from it). Filed by worker, not by entry ID: a job then costs no hashing of
+        /// its entry ID (three lookups, ~1.2k instructions under callgrind).
+        var runs: [Run?]
+        /// Entries read and not started yet, in order (from `pendingHead`): the workers'
+        /// hand-off list. They and the running handlers hold the concurrency slots.
+        var pending: [Delivered] = []
+        var pendingHead = 0
         /// Slots promised to the read in progress.
         var reserved = 0
         /// A read (replay or new entries) is in progress.
@@ -136,16 +133,22 @@ final class RedisStreamConsumer: QueueConsumer {
         var blockedReader: Int64?
         /// When the watchdog wakes next (`nil`: only when told).
         var watchdogTarget: ContinuousClock.Instant?
-        /// Handler workers, by ID, and the IDs of ended ones (reused first).
-        var workers: [Worker] = []
-        var freeWorkerIDs: [Int] = []
-        /// Workers waiting for a delivery, the most recently idle last.
-        var idleWorkers: [IdleWorker] = []
-        /// Set once the stop abandoned what was left: workers end instead of waiting.
-        var workersClosed = false
+        /// The handler workers (closed once the stop abandoned what was left).
+        var workers: Workers
         var tasks: [Task<Void, Never>] = []
         var readTask: Task<Void, Never>?
         var stopTask: Task<Void, Never>?
+
+        init(concurrency: Int) {
+            runs = Array(repeating: nil, count: concurrency)
+            workers = Workers(limit: concurrency)
+        }
+
+        var pendingCount: Int { pending.count - pendingHead }
+        var hasPending: Bool { pending.count > pendingHead }
+        /// Slots held: running handlers and entries waiting for a worker.
+        var held: Int { liveHandlers + pendingCount }
+        var pendingIDs: [String] { pending[pendingHead...].map(\.entryID) }
     }
 
     init(queue: String, keys: RedisQueueKeys, node: RedisMessageQueue, client: RedisClient, reader: RedisClient,
@@ -163,7 +166,7 @@ final class RedisStreamConsumer: QueueConsumer {
         self.logger = logger
         self.onStop = onStop
         self.replay = replay
-        self.state = Mutex(State())
+        self.state = Mutex(State(concurrency: options.concurrency))
         // The read loop runs on its reader connection's thread and the acknowledgement
         // flusher on one of the node's connection threads (connection affinity): their
         // round trips then cost no hand-off to that thread and back to the cooperative
@@ -223,7 +226,7 @@ final class RedisStreamConsumer: QueueConsumer {
                 state.readerWaiting = !state.paused
                 return .wait
             }
-            let free = options.concurrency - state.liveHandlers - state.reserved
+            let free = options.concurrency - state.held - state.reserved
             state.reserved += free
             state.reading = true
             return .slots(free)
@@ -234,8 +237,8 @@ final class RedisStreamConsumer: QueueConsumer {
     /// quarter of them, so that one read takes several entries instead of one per
     /// finished handler.
     private func worthReading(_ state: State) -> Bool {
-        let free = options.concurrency - state.liveHandlers - state.reserved
-        return free >= (state.liveHandlers == 0 ? 1 : max(1, options.concurrency / 4))
+        let free = options.concurrency - state.held - state.reserved
+        return free >= (state.held == 0 ? 1 : max(1, options.concurrency / 4))
     }
 
     private func readLoop() async {
@@ -398,126 +401,123 @@ final class RedisStreamConsumer: QueueConsumer {
 
     // MARK: Running handlers
 
-    /// Starts a run per delivery (an entry this consumer already runs only gets its new
-    /// delivery count; not looked for when the entries were `neverDelivered`), releases the
-    /// `reserved` slots and ends the read in progress.
+    /// Hands the deliveries to the handler workers (an entry this consumer already runs or
+    /// holds only gets its new delivery count; not looked for when the entries were
+    /// `neverDelivered`), releases the `reserved` slots and ends the read in progress.
     ///
-    /// Each run is handed to a handler worker: an idle one (the most recently idle: its
-    /// stack is warm) is resumed with it, or, while none is idle, a new one is started.
-    /// Running handlers never exceed ``QueueConsumerOptions/concurrency`` (the slots), but
-    /// a worker frees its slot a moment before it parks as idle: a read landing in that gap
-    /// starts another worker, so worker tasks can reach about twice the concurrency (they
-    /// stay parked until the stop). A worker is a long-lived task on the
-    /// cooperative pool that runs one handler at a time, so a job costs a continuation
-    /// resume instead of creating, scheduling and destroying a task (callgrind: ~2k
-    /// instructions and 5 allocations per job).
+    /// The deliveries go to the end of the workers' hand-off list (`pending`), and one worker
+    /// is woken (or started) for them; it wakes the next while entries remain, and a worker
+    /// whose handler returned takes the next entry itself (see ``HandlerWorkers``). So at
+    /// most ``QueueConsumerOptions/concurrency`` worker tasks exist (doomed ones included:
+    /// they hold their slot until their handler returns), each a long-lived task on the
+    /// cooperative pool running one handler at a time, and a read's entries are mostly run
+    /// by workers already running instead of one resumed per entry.
     private func start(_ delivered: [Delivered], reserved: Int, neverDelivered: Bool) {
-        let now = clock.now
-        let (handOver, spawn, wakeWatchdog) = state.withLock { state -> ([(IdleWorker, Delivered)], [(Int, Int, Delivered)], Bool) in
+        let wake = state.withLock { state -> Workers.Wake in
             state.reserved -= reserved
             state.reading = false
-            var handOver: [(IdleWorker, Delivered)] = []
-            // Sized once: grown by appends it cost ~5 allocations per read of 32 entries.
-            handOver.reserveCapacity(min(delivered.count, state.idleWorkers.count))
-            var spawn: [(Int, Int, Delivered)] = []
-            var wake = false
-            var running: [String: Int] = [:]
+            if state.pendingHead > 0 {
+                // What is left moves to the front (at most a read's worth), so the list's
+                // storage stays the size of a read.
+                state.pending.removeFirst(state.pendingHead)
+                state.pendingHead = 0
+            }
+            // Entries held already, by entry ID: a run by its worker's ID `w` as `-1 - w`, a
+            // waiting entry by its index in `pending`.
+            var known: [String: Int] = [:]
             if !neverDelivered, !delivered.isEmpty {
-                for (id, worker) in state.workers.enumerated() {
-                    if let run = worker.run { running[run.entryID] = id }
+                for (id, run) in state.runs.enumerated() {
+                    if let run { known[run.entryID] = -1 - id }
                 }
+                for index in state.pending.indices { known[state.pending[index].entryID] = index }
             }
             for delivery in delivered {
-                if !running.isEmpty, let id = running[delivery.entryID] {
-                    state.workers[id].run?.deliveries = delivery.deliveries
+                if !known.isEmpty, let index = known[delivery.entryID] {
+                    if index < 0 {
+                        state.runs[-1 - index]?.deliveries = delivery.deliveries
+                    } else {
+                        state.pending[index] = delivery
+                    }
                     continue
                 }
-                // Far-future timeouts are capped so that the deadline cannot overflow the clock.
-                let deadline = now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
-                let worker: Int
-                if let idle = state.idleWorkers.popLast() {
-                    worker = idle.id
-                    handOver.append((idle, delivery))
-                } else {
-                    if let reused = state.freeWorkerIDs.popLast() {
-                        worker = reused
-                    } else {
-                        worker = state.workers.count
-                        state.workers.append(Worker())
-                    }
-                    state.workers[worker].live = true
-                    state.workers[worker].generation += 1
-                    spawn.append((worker, state.workers[worker].generation, delivery))
-                }
-                state.liveHandlers += 1
-                state.runCount += 1
-                state.workers[worker].run = Run(entryID: delivery.entryID, deliveries: delivery.deliveries, message: delivery.message,
-                                                deadline: deadline)
-                if state.watchdogTarget.map({ deadline < $0 }) ?? true {
-                    state.watchdogTarget = deadline
-                    wake = true
-                }
+                state.pending.append(delivery)
             }
-            return (handOver, spawn, wake)
+            return state.pendingCount > 0 ? state.workers.wake() : .none
         }
-        if wakeWatchdog { deadlinesMoved.notifyAll() }
         changes.notifyAll()
-        for (idle, delivery) in handOver { idle.continuation.resume(returning: delivery) }
-        guard !spawn.isEmpty else { return }
-        // The tasks are created outside the lock (their handlers finish on other threads
-        // and take it), then their handles filed for cancellation; a worker doomed
-        // meanwhile (its run timed out or was abandoned) is cancelled at once.
-        // On the cooperative pool, not on the reader's thread: an unstructured task does
-        // not inherit the reader's task-executor preference (a test pins that handlers run
-        // off the connection threads). No explicit `globalConcurrentExecutor` preference
-        // either: a task with one pays a status-record walk under a lock on every
-        // suspension and resumption (~1k instructions per job under callgrind).
-        let tasks = spawn.map { worker, generation, delivery in
-            (worker, generation, Task { await self.work(worker, first: delivery) })
-        }
-        let doomed = state.withLock { state -> [Task<Void, Never>] in
-            var doomed: [Task<Void, Never>] = []
-            for (worker, generation, task) in tasks {
-                // Not live: it already ended (doomed, or closed by the stop).
-                guard state.workers[worker].generation == generation, state.workers[worker].live else { continue }
-                state.workers[worker].task = task
-                if state.workers[worker].doomed { doomed.append(task) }
-            }
-            return doomed
-        }
-        for task in doomed { task.cancel() }
+        launch(wake)
     }
 
-    /// A handler worker: runs `first`, then every delivery it is handed, until it is
-    /// doomed (its task was cancelled) or the stop closes the workers.
-    private func work(_ worker: Int, first: Delivered) async {
-        var delivery = first
-        while await execute(delivery, worker: worker), let next = await nextDelivery(worker) {
-            delivery = next
-        }
+    /// Does what `wake` asked after the lock: resumes a parked worker or starts a new one.
+    private func launch(_ wake: Workers.Wake) {
+        // A new worker's task is created outside the lock (handlers finish on other threads
+        // and take it), then its handle filed for cancellation. On the cooperative pool, not
+        // on the reader's thread: an unstructured task does not inherit the reader's
+        // task-executor preference (a test pins that handlers run off the connection
+        // threads). No explicit `globalConcurrentExecutor` preference either: a task with one
+        // pays a status-record walk under a lock on every suspension and resumption (~1k
+        // instructions per job under callgrind).
+        Workers.perform(wake, start: { worker in Task { await self.work(worker) } },
+                        file: { task, spawn in state.withLock { $0.workers.file(task, for: spawn) } })
     }
 
-    /// Waits, idle, for the next delivery; `nil` once the stop closed the workers.
-    private func nextDelivery(_ worker: Int) async -> Delivered? {
-        // Resumed exactly once: by `start` (popped from `idleWorkers` under the lock), by
-        // the stop (which empties `idleWorkers` under the lock), or here when already closed.
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Delivered?, Never>) in
-            let closed = state.withLock { state -> Bool in
-                guard !state.workersClosed else {
-                    state.workers[worker].live = false
-                    state.workers[worker].task = nil
-                    return true
+    /// Takes the head of the hand-off list for `worker` and files its run (its timeout starts
+    /// now), waking the next worker while entries remain; `.park` when the list is empty.
+    private func takeNext(_ state: inout State, worker: Int) -> (Step, Workers.Wake, deadlineMoved: Bool) {
+        guard state.pendingCount > 0 else { return (.park, .none, false) }
+        let delivery = state.pending[state.pendingHead]
+        state.pendingHead += 1
+        if state.pendingHead == state.pending.count {
+            state.pending.removeAll(keepingCapacity: true)
+            state.pendingHead = 0
+        }
+        // Far-future timeouts are capped so that the deadline cannot overflow the clock.
+        let deadline = clock.now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
+        state.liveHandlers += 1
+        state.runCount += 1
+        state.runs[worker] = Run(entryID: delivery.entryID, deliveries: delivery.deliveries, message: delivery.message,
+                                 deadline: deadline)
+        var moved = false
+        if state.watchdogTarget.map({ deadline < $0 }) ?? true {
+            state.watchdogTarget = deadline
+            moved = true
+        }
+        return (.run(delivery), state.pendingCount > 0 ? state.workers.wake() : .none, moved)
+    }
+
+    /// A handler worker: looks at the hand-off list, runs what it takes, and goes on with the
+    /// next entry or parks, until it is doomed (its task was cancelled) or the stop closes
+    /// the workers.
+    private func work(_ worker: Int) async {
+        var step = arrive(worker)
+        while true {
+            switch step {
+            case .run(let delivery): step = await execute(delivery, worker: worker)
+            case .park:
+                let lookAgain = await Workers.parkWorker { waiter in
+                    state.withLock { $0.workers.park(worker, waiter, unless: $0.hasPending) }
                 }
-                state.idleWorkers.append((worker, continuation))
-                return false
+                step = lookAgain ? arrive(worker) : .end
+            case .end: return
             }
-            if closed { continuation.resume(returning: nil) }
         }
     }
 
-    /// Runs one delivery's handler on `worker` and settles it; `false` when the worker must
-    /// end (doomed: its run timed out or was abandoned, and its task was cancelled).
-    private func execute(_ delivery: Delivered, worker: Int) async -> Bool {
+    /// A woken or new worker's first look at the hand-off list.
+    private func arrive(_ worker: Int) -> Step {
+        let (step, wake, moved) = state.withLock { state -> (Step, Workers.Wake, Bool) in
+            guard state.workers.arrived(worker) else { return (.end, .none, false) }
+            return takeNext(&state, worker: worker)
+        }
+        if moved { deadlinesMoved.notifyAll() }
+        launch(wake)
+        return step
+    }
+
+    /// Runs one delivery's handler on `worker`, settles it, and says what the worker does
+    /// next: the next entry of the hand-off list (without parking), park, or end (doomed:
+    /// its run timed out or was abandoned, and its task was cancelled; or closed).
+    private func execute(_ delivery: Delivered, worker: Int) async -> Step {
         let entryID = delivery.entryID
         let failure: (any Error)?
         do {
@@ -526,13 +526,13 @@ final class RedisStreamConsumer: QueueConsumer {
         } catch {
             failure = error
         }
-        let (rejected, wakeFlusher, wakeOthers, keepWorking) = state.withLock { state -> (Run?, Bool, Bool, Bool) in
+        let (rejected, wakeFlusher, wakeOthers, next) = state.withLock { state -> (Run?, Bool, Bool, (Step, Workers.Wake, Bool)) in
             state.liveHandlers -= 1
             var wakeFlusher = false
             // Gone: timed out (already rejected) or abandoned by a stop past its deadline.
-            let run = state.workers[worker].run
+            let run = state.runs[worker]
             if run != nil {
-                state.workers[worker].run = nil
+                state.runs[worker] = nil
                 state.runCount -= 1
             }
             if run != nil, failure == nil {
@@ -542,31 +542,27 @@ final class RedisStreamConsumer: QueueConsumer {
             } else if run != nil {
                 state.settling += 1
             }
-            var keepWorking = true
-            if state.workers[worker].doomed {
-                state.workers[worker].live = false
-                state.workers[worker].doomed = false
-                state.workers[worker].task = nil
-                if !state.workersClosed { state.freeWorkerIDs.append(worker) }
-                keepWorking = false
-            }
+            // A doomed worker ends here; its slot is free now, so another may start.
+            let next = state.workers.finished(worker) ? takeNext(&state, worker: worker)
+                : (.end, state.pendingCount > 0 ? state.workers.wake() : .none, false)
             var wakeOthers = state.stopping
             if state.readerWaiting, worthReading(state) {
                 state.readerWaiting = false
                 wakeOthers = true
             }
-            return (failure == nil ? nil : run, wakeFlusher, wakeOthers, keepWorking)
+            return (failure == nil ? nil : run, wakeFlusher, wakeOthers, next)
         }
         if wakeFlusher { acksQueued.notifyAll() }
         if wakeOthers { changes.notifyAll() }
+        if next.2 { deadlinesMoved.notifyAll() }
+        launch(next.1)
         if let rejected, let failure {
             // In a task of its own, so that the worker is free again when its handler
-            // returned; the stop waits for it
-            // through `settling`.
+            // returned; the stop waits for it through `settling`.
             let reason = String(describing: failure)
             Task { await self.reject(entryID, rejected, reason: reason) }
         }
-        return keepWorking
+        return next.0
     }
 
     /// Takes the runs of the workers `isDue` picks (under the lock) and dooms those workers:
@@ -575,12 +571,11 @@ final class RedisStreamConsumer: QueueConsumer {
     private static func takeRuns(_ state: inout State, where isDue: (Run) -> Bool) -> ([Run], [Task<Void, Never>]) {
         var runs: [Run] = []
         var tasks: [Task<Void, Never>] = []
-        for id in state.workers.indices {
-            guard let run = state.workers[id].run, isDue(run) else { continue }
+        for id in state.runs.indices {
+            guard let run = state.runs[id], isDue(run) else { continue }
             runs.append(run)
-            state.workers[id].run = nil
-            state.workers[id].doomed = true
-            if let task = state.workers[id].task { tasks.append(task) }
+            state.runs[id] = nil
+            if let task = state.workers.doom(id) { tasks.append(task) }
         }
         state.runCount -= runs.count
         return (runs, tasks)
@@ -589,16 +584,8 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Ends the workers (the stop, once it abandoned what was left): idle ones at once,
     /// busy ones when their handler returns.
     private func closeWorkers() {
-        let idle = state.withLock { state -> [IdleWorker] in
-            state.workersClosed = true
-            defer { state.idleWorkers.removeAll() }
-            for worker in state.idleWorkers {
-                state.workers[worker.id].live = false
-                state.workers[worker.id].task = nil
-            }
-            return state.idleWorkers
-        }
-        for worker in idle { worker.continuation.resume(returning: nil) }
+        let parked = state.withLock { $0.workers.close() }
+        for worker in parked { worker.resume(returning: false) }
     }
 
     /// Rejects a settled run through the queue's reject script (retry or dead letter).
@@ -694,8 +681,8 @@ final class RedisStreamConsumer: QueueConsumer {
             let (expired, cancel, next) = state.withLock { state -> ([Run], [Task<Void, Never>], ContinuousClock.Instant?) in
                 let (expired, cancel) = Self.takeRuns(&state) { $0.deadline <= now }
                 var next: ContinuousClock.Instant?
-                for worker in state.workers {
-                    if let run = worker.run, next.map({ run.deadline < $0 }) ?? true { next = run.deadline }
+                for case let run? in state.runs where next.map({ run.deadline < $0 }) ?? true {
+                    next = run.deadline
                 }
                 state.settling += expired.count
                 state.watchdogTarget = next
@@ -750,7 +737,7 @@ final class RedisStreamConsumer: QueueConsumer {
 
     /// Resets the idle time of every entry this consumer holds.
     private func renewClaims() async {
-        let held = state.withLock { state in state.workers.compactMap { $0.run?.entryID } + state.acks + state.acking }
+        let held = state.withLock { state in state.runs.compactMap { $0?.entryID } + state.pendingIDs + state.acks + state.acking }
         guard !held.isEmpty else { return }
         for chunk in stride(from: 0, to: held.count, by: Self.ackBatchLimit).map({ Array(held[$0..<min($0 + Self.ackBatchLimit, held.count)]) }) {
             do throws(QueueError) {
@@ -762,7 +749,7 @@ final class RedisStreamConsumer: QueueConsumer {
                     try kept.array().map { (id) throws(RedisError) in String(decoding: try id.bytes() ?? [], as: UTF8.self) }
                 })
                 let lost = state.withLock { state in
-                    let running = Set(state.workers.compactMap { $0.run?.entryID })
+                    let running = Set(state.runs.compactMap { $0?.entryID } + state.pendingIDs)
                     return chunk.filter { !keptIDs.contains($0) && running.contains($0) }
                 }
                 if !lost.isEmpty {
@@ -806,19 +793,25 @@ final class RedisStreamConsumer: QueueConsumer {
 
         while true {
             let observed = changes.generation
-            let busy = state.withLock { $0.runCount > 0 || $0.settling > 0 }
+            let busy = state.withLock { $0.runCount > 0 || $0.settling > 0 || $0.pendingCount > 0 }
             if !busy || clock.now >= deadline { break }
             await changes.wait(after: observed, orUntil: { [clock] in try? await clock.sleep(until: deadline, tolerance: nil) })
         }
 
-        // Past the deadline: abandon what is left. Unsettled entries stay pending and are
-        // taken over after the visibility timeout.
-        let (abandoned, cancel) = state.withLock { state in Self.takeRuns(&state) { _ in true } }
+        // Past the deadline: abandon what is left. Unsettled entries, and entries read and
+        // not started, stay pending and are taken over after the visibility timeout.
+        let (abandoned, cancel) = state.withLock { state in
+            let (runs, cancel) = Self.takeRuns(&state) { _ in true }
+            let abandoned = runs.count + state.pendingCount
+            state.pending.removeAll()
+            state.pendingHead = 0
+            return (abandoned, cancel)
+        }
         for task in cancel { task.cancel() }
         closeWorkers()
-        if !abandoned.isEmpty {
+        if abandoned > 0 {
             logger.warning("queue consumer stopped with handlers still running; their messages will be redelivered",
-                           metadata: ["abandoned": "\(abandoned.count)"])
+                           metadata: ["abandoned": "\(abandoned)"])
         }
 
         // Acknowledge what finished, within the drain deadline or a command timeout,
