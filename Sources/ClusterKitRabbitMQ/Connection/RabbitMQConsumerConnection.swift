@@ -149,8 +149,8 @@ actor RabbitMQConsumerConnection {
     }
 
     /// Blocks this connection's thread until `signal` is raised or `deadline` passes: how the
-    /// consumer's loop (which runs on this thread) waits for its handlers while the prefetch
-    /// window is full and the broker sends nothing to read.
+    /// consumer's loop waits for its handlers while the prefetch window is full and the
+    /// broker sends nothing to read (a dedicated thread may block; the pool may not).
     func wait(for signal: WakeSignal, until deadline: ContinuousClock.Instant) {
         signal.wait(until: deadline)
     }
