@@ -94,7 +94,8 @@ actor RedisConnection {
     private let connectionObserver = ConnectionObserver(adapter: "redis")
     private var pending: [Pending] = []
     private var drainScheduled = false
-    private var buffer: [UInt8] = []
+    /// The commands of the batch being written, encoded.
+    private let buffer = RedisWriteBuffer()
     /// The arena replies decoded with ``submit(_:decodingWith:)`` are parsed into.
     private var flatReply: RedisFlatReply?
     /// Batches written and commands they carried since the connection was created (for
@@ -204,21 +205,19 @@ actor RedisConnection {
             for entry in entries { finish(entry, .failure(error)) }
             return
         }
-        buffer.removeAll(keepingCapacity: true)
+        buffer.removeAll()
         for entry in entries {
             switch commands(entry) {
             case .one(let command):
-                command.encode(into: &buffer)
+                buffer.append(command)
                 statistics.commands += 1
             case .many(let list):
-                for command in list { command.encode(into: &buffer) }
+                for command in list { buffer.append(command) }
                 statistics.commands += list.count
             }
         }
         statistics.batches += 1
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
+        let appended = buffer.bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         if appended != REDIS_OK {
             fail(entries[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout), finish: finish)
             return
@@ -269,13 +268,11 @@ actor RedisConnection {
         if !pending.isEmpty { drain() }
         try ensureConnected(ignoringBackoff: false)
         guard let context = handle?.pointer else { throw RedisError.closed }
-        buffer.removeAll(keepingCapacity: true)
-        command.encode(into: &buffer)
+        buffer.removeAll()
+        buffer.append(command)
         statistics.commands += 1
         statistics.batches += 1
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
+        let appended = buffer.bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         // Parsed into this connection's reusable arena rather than hiredis's reply tree.
         let flat = flatReply ?? RedisFlatReply()
         flatReply = flat
@@ -305,6 +302,13 @@ actor RedisConnection {
     // MARK: Connecting
 
     private func ensureConnected(ignoringBackoff: Bool) throws(RedisError) {
+        // Checked first on its own: matching the cases that bind values copied the whole
+        // state (its error's text included) on every command.
+        if case .connected = state { return }
+        try connect(ignoringBackoff: ignoringBackoff)
+    }
+
+    private func connect(ignoringBackoff: Bool) throws(RedisError) {
         switch state {
         case .connected:
             return
@@ -361,11 +365,9 @@ actor RedisConnection {
         // PING proves the server answers (and surfaces NOAUTH when a password is required).
         handshake.append(RedisCommand("PING"))
         redisSetTimeout(context, timeval(configuration.connectTimeout))
-        buffer.removeAll(keepingCapacity: true)
-        for command in handshake { command.encode(into: &buffer) }
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
+        buffer.removeAll()
+        for command in handshake { buffer.append(command) }
+        let appended = buffer.bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         var failure: RedisError?
         if appended != REDIS_OK { failure = connectionError(context, while: "connecting", timeout: configuration.connectTimeout) }
         for command in handshake where failure == nil {

@@ -138,8 +138,9 @@ final class RedisFlatReply {
     func parse(with reader: UnsafeMutablePointer<redisReader>, _ parse: (_ reply: inout UnsafeMutableRawPointer?) -> Int32) -> (status: Int32, complete: Bool) {
         let saved = clusterkit_flat_install(reader, pointer)
         var reply: UnsafeMutableRawPointer?
-        let status = parse(&reply)
+        var status = parse(&reply)
         clusterkit_flat_restore(reader, saved)
+        if status == REDIS_OK, reply != nil, clusterkit_flat_finish(pointer) != 0 { status = REDIS_ERR }
         return (status, reply != nil)
     }
 
