@@ -96,7 +96,7 @@ actor RedisConnection {
     private var drainScheduled = false
     /// The commands of the batch being written, encoded.
     private let buffer = RedisWriteBuffer()
-    /// The arena replies decoded with ``submit(_:decodingWith:)`` are parsed into.
+    /// The arena every reply is parsed into (made on first use).
     private var flatReply: RedisFlatReply?
     /// Batches written and commands they carried since the connection was created (for
     /// tests and diagnostics: commands / batches is the auto-pipelining factor).
@@ -217,21 +217,23 @@ actor RedisConnection {
             }
         }
         statistics.batches += 1
-        let appended = buffer.bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        if appended != REDIS_OK {
-            fail(entries[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout), finish: finish)
+        if let error = writeBatch(to: context) {
+            fail(entries[...], with: error, finish: finish)
             return
         }
+        // Each reply is parsed into the arena and copied from there: hiredis's parser and
+        // reply objects cost about 250 instructions and two allocations (and frees) per
+        // reply element on top of the copy.
+        let flat = flatArena
+        defer { flat.trim() }
         /// The next reply, or `nil` after failing the entries from `position` on.
         func nextReply(failingFrom position: Entries.Index) -> RedisReply? {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+            guard flat.read(from: context) else {
                 fail(entries[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout),
                      finish: finish)
                 return nil
             }
-            defer { freeReplyObject(raw) }
-            return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+            return flat.reply.copied
         }
         var position = entries.startIndex
         while position != entries.endIndex {
@@ -255,8 +257,8 @@ actor RedisConnection {
 
     // MARK: Decoding a reply on the thread
 
-    /// Runs `command` and hands its reply to `decode` on this thread, parsed by hiredis into
-    /// this connection's reusable ``RedisFlatReply`` arena (no reply tree is built). An error reply throws
+    /// Runs `command` and hands its reply to `decode` on this thread, parsed into this
+    /// connection's reusable ``RedisFlatReply`` arena (no reply tree is built). An error reply throws
     /// ``RedisError/Code/serverError`` without calling `decode`. Commands other callers
     /// queued before it are written and answered first, so commands keep their order; this
     /// one is not batched with them (it suits a connection's single reader, such as a
@@ -272,17 +274,14 @@ actor RedisConnection {
         buffer.append(command)
         statistics.commands += 1
         statistics.batches += 1
-        let appended = buffer.bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        // Parsed into this connection's reusable arena rather than hiredis's reply tree.
-        let flat = flatReply ?? RedisFlatReply()
-        flatReply = flat
-        var parsed = (status: REDIS_ERR, complete: false)
-        if appended == REDIS_OK, let reader = clusterkit_context_reader(context) {
-            parsed = flat.parse(with: reader) { redisGetReply(context, &$0) }
+        if let error = writeBatch(to: context) {
+            dropConnection(after: error)
+            throw error
         }
-        guard parsed.status == REDIS_OK, parsed.complete else {
-            let error = connectionError(context, while: appended == REDIS_OK ? "waiting for replies" : "queueing commands",
-                                        timeout: configuration.commandTimeout)
+        // Parsed into this connection's reusable arena rather than hiredis's reply tree.
+        let flat = flatArena
+        guard flat.read(from: context) else {
+            let error = connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout)
             dropConnection(after: error)
             throw error
         }
@@ -290,6 +289,42 @@ actor RedisConnection {
         let reply = flat.reply
         if reply.kind == .error { throw RedisError.serverError(String(decoding: reply.bytes, as: UTF8.self)) }
         return try decode(reply)
+    }
+
+    /// ``flatReply``, made if needed.
+    private var flatArena: RedisFlatReply {
+        if let flat = flatReply { return flat }
+        let flat = RedisFlatReply()
+        flatReply = flat
+        return flat
+    }
+
+    /// Writes the encoded batch to the socket, blocking (each `write` is bounded by the
+    /// command timeout, `SO_SNDTIMEO`). Straight from ``buffer``, not through hiredis's
+    /// output buffer, which copied every batch and allocated and freed a buffer for it;
+    /// that buffer is used only while connecting and is empty by now. Returns the error hiredis
+    /// would have reported for the failed write, mapped as ``connectionError(_:while:timeout:)``
+    /// maps it: a send timeout is ``RedisError/Code/timeout``, anything else
+    /// ``RedisError/Code/connectionLost``.
+    private func writeBatch(to context: UnsafeMutablePointer<redisContext>) -> RedisError? {
+        let bytes = buffer.bytes
+        guard let base = bytes.baseAddress else { return nil }
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(context.pointee.fd, base + offset, bytes.count - offset)
+            if written > 0 {
+                offset += written
+                continue
+            }
+            let code = written < 0 ? errno : EPIPE
+            if code == EINTR { continue }
+            let url = configuration.url
+            if code == EAGAIN || code == EWOULDBLOCK {
+                return RedisError(code: .timeout, message: "no reply from \(url) within \(configuration.commandTimeout) while waiting for replies")
+            }
+            return RedisError(code: .connectionLost, message: "connection to \(url) broke while waiting for replies: \(String(cString: strerror(code)))")
+        }
+        return nil
     }
 
     /// Fails `entries` with `error` and drops the broken connection.

@@ -1,7 +1,8 @@
 import CHiredis
 
-/// Parses RESP bytes with hiredis's reply reader into a ``RedisFlatReply`` arena, exactly
-/// as a connection parses a decoded reply from its socket, and hands each reply to a
+/// Parses RESP bytes into a ``RedisFlatReply`` arena, exactly as a connection parses a
+/// reply from its socket (or, with ``reply(_:)``, with hiredis's own parser into its reply
+/// tree, as a reference), and hands each reply to a
 /// decoder as a ``RedisRawReply`` (or a copied ``RedisReply``). For tests and the hot-path
 /// measurements: it lets a decoder run on a known reply without a server. Not thread-safe
 /// (one hiredis reader); not `Sendable`.
@@ -25,9 +26,11 @@ package final class RedisReplyParser {
             buffer.withMemoryRebound(to: CChar.self) { redisReaderFeed(reader, $0.baseAddress, $0.count) }
         }
         guard fed == REDIS_OK else { throw RedisError(code: .protocolError, message: "hiredis refused the bytes") }
-        let (status, complete) = flat.parse(with: reader) { redisReaderGetReply(reader, &$0) }
-        guard status == REDIS_OK else { throw RedisError(code: .protocolError, message: "malformed reply") }
-        guard complete else { throw RedisError(code: .protocolError, message: "incomplete reply") }
+        switch flat.parse(reader) {
+        case 1: break
+        case 0: throw RedisError(code: .protocolError, message: "incomplete reply")
+        default: throw RedisError(code: .protocolError, message: "malformed reply")
+        }
         guard reader.pointee.pos == reader.pointee.len else { throw RedisError(code: .protocolError, message: "more than one reply") }
         return try decode(flat.reply)
     }
