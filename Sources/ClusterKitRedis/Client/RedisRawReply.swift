@@ -141,9 +141,10 @@ final class RedisFlatReply {
     }
 
     /// Parses the reply `reader` holds (bytes the caller fed it), without I/O: 1 when it is
-    /// complete, 0 when bytes are missing, -1 when it is malformed.
-    func parse(_ reader: UnsafeMutablePointer<redisReader>) -> Int32 {
-        clusterkit_flat_begin(pointer, reader)
+    /// complete, 0 when bytes are missing, -1 when it is malformed. `resuming`: continue
+    /// the previous call's reply (it returned 0; more bytes were fed since).
+    func parse(_ reader: UnsafeMutablePointer<redisReader>, resuming: Bool = false) -> Int32 {
+        if !resuming { clusterkit_flat_begin(pointer, reader) }
         return clusterkit_flat_parse(pointer, reader)
     }
 
