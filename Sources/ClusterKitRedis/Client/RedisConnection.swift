@@ -51,9 +51,13 @@ actor RedisConnection {
         case many([RedisReply])
     }
 
+    /// Where a caller's replies go. Unchecked continuations: each is resumed exactly once,
+    /// by ``exchange(_:commands:finish:)`` (which finishes every entry once) or by
+    /// ``close()``; a checked one allocated a canary object per command (one allocation of
+    /// a publish's).
     private enum Waiter {
-        case one(CheckedContinuation<RedisReply, any Error>)
-        case many(CheckedContinuation<[RedisReply], any Error>)
+        case one(UnsafeContinuation<RedisReply, any Error>)
+        case many(UnsafeContinuation<[RedisReply], any Error>)
 
         func resume(with result: Result<Replies, RedisError>) {
             switch (self, result) {
@@ -136,7 +140,7 @@ actor RedisConnection {
             }
             return try outcome.get()
         }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             enqueue(Pending(commands: .many(commands), waiter: .many(continuation)))
         }
     }
@@ -152,7 +156,7 @@ actor RedisConnection {
             }
             return try outcome.get()
         }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             enqueue(Pending(commands: .one(command), waiter: .one(continuation)))
         }
     }
