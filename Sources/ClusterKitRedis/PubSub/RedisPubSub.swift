@@ -68,9 +68,10 @@ public final class RedisPubSub: PubSub {
         self.configuration = configuration
         self.keyPrefix = "\(appName):\(Primitive.pubsub.keyRole):"
         self.writer = RedisPubSubEntry.Writer(keyPrefix: keyPrefix, retention: configuration.retention, publisherID: nodeID)
-        let dispatcher = PubSubLocalDispatcher(nodeID: nodeID, clock: ContinuousClock())
+        let changes = RedisPubSubReader.SubscriptionChanges()
+        let dispatcher = PubSubLocalDispatcher(nodeID: nodeID, clock: ContinuousClock(), onSubscriptionsChanged: { changes.bump() })
         self.dispatcher = dispatcher
-        self.reader = RedisPubSubReader(connection: readerClient, dispatcher: dispatcher, keyPrefix: keyPrefix,
+        self.reader = RedisPubSubReader(connection: readerClient, dispatcher: dispatcher, changes: changes, keyPrefix: keyPrefix,
                                         configuration: configuration, logger: logger)
         reader.start()
     }
