@@ -84,7 +84,7 @@ package enum RedisPubSubEntry {
         return [UInt8](unsafeUninitializedCapacity: prefix.count + maximumBase36Digits) { buffer, count in
             _ = buffer.initialize(from: prefix)
             count = prefix.count
-            count += writeBase36(number, into: buffer, at: count)
+            count += writeDigits(number, radix: 36, into: buffer, at: count)
         }
     }
 
@@ -96,7 +96,7 @@ package enum RedisPubSubEntry {
     /// The random number all of this process's tokens start with, in base 36, and the dot.
     private static let tokenPrefix: [UInt8] = {
         [UInt8](unsafeUninitializedCapacity: maximumBase36Digits + 1) { buffer, count in
-            count = writeBase36(UInt64.random(in: 0 ... .max), into: buffer, at: 0)
+            count = writeDigits(UInt64.random(in: 0 ... .max), radix: 36, into: buffer, at: 0)
             buffer[count] = UInt8(ascii: ".")
             count += 1
         }
@@ -108,22 +108,23 @@ package enum RedisPubSubEntry {
     /// Digits of `UInt64.max` in base 36.
     private static let maximumBase36Digits = 13
 
-    /// Writes `value` in base 36 (lower-case digits, no leading zeros) at `start`; returns
-    /// the number of digits written.
-    private static func writeBase36(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
+    /// Writes `value` in base `radix` (2...36; lower-case letters for digits past 9, no
+    /// leading zeros) at `start`; returns the number of digits written.
+    @inline(__always)
+    static func writeDigits(_ value: UInt64, radix: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
         var digits = 1
-        var probe = value / 36
+        var probe = value / radix
         while probe > 0 {
             digits += 1
-            probe /= 36
+            probe /= radix
         }
         var rest = value
         var index = start + digits
         repeat {
             index -= 1
-            let digit = UInt8(truncatingIfNeeded: rest % 36)
+            let digit = UInt8(truncatingIfNeeded: rest % radix)
             buffer[index] = digit < 10 ? UInt8(ascii: "0") &+ digit : UInt8(ascii: "a") &+ (digit &- 10)
-            rest /= 36
+            rest /= radix
         } while rest > 0
         return digits
     }

@@ -102,28 +102,10 @@ extension RedisStreamID: RedisArgument {
     /// sends one per channel with every `XREAD`).
     package var redisBytes: [UInt8] {
         [UInt8](unsafeUninitializedCapacity: 41) { bytes, count in
-            count = Self.writeDecimal(milliseconds, into: bytes, at: 0)
+            count = RedisPubSubEntry.writeDigits(milliseconds, radix: 10, into: bytes, at: 0)
             bytes[count] = UInt8(ascii: "-")
             count += 1
-            count += Self.writeDecimal(sequence, into: bytes, at: count)
+            count += RedisPubSubEntry.writeDigits(sequence, radix: 10, into: bytes, at: count)
         }
-    }
-
-    /// Writes `value` in decimal at `start`; returns the number of digits.
-    private static func writeDecimal(_ value: UInt64, into bytes: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
-        var digits = 1
-        var probe = value
-        while probe >= 10 {
-            digits += 1
-            probe /= 10
-        }
-        var rest = value
-        var index = start + digits
-        repeat {
-            index -= 1
-            bytes[index] = UInt8(truncatingIfNeeded: rest % 10) &+ UInt8(ascii: "0")
-            rest /= 10
-        } while rest > 0
-        return digits
     }
 }
