@@ -272,7 +272,9 @@ enum RedisQueueScripts {
           if #p > 0 and p[1][2] == me then mine[#mine + 1] = ARGV[i] end
         end
         if #mine == 0 then return {} end
-        return redis.call('XCLAIM', stream, group, me, 0, unpack(mine), 'JUSTID')
+        -- Last in the call: Lua expands `unpack` to all its values only there.
+        mine[#mine + 1] = 'JUSTID'
+        return redis.call('XCLAIM', stream, group, me, 0, unpack(mine))
         """)
 
     /// ARGV: group, consumer, entry ID, delivery count. 1 = removed, 0 = already gone,
