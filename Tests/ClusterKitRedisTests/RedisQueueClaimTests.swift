@@ -30,6 +30,70 @@ struct RedisQueueClaimTests {
         return try await condition()
     }
 
+    /// Concurrency 1: the first job blocks its only worker, the second is read ahead. The stop
+    /// gives the second back: another node's consumer runs it at once (long before the
+    /// visibility timeout) as attempt 1, while the abandoned first one stays claimed.
+    @Test func aStopGivesBackWhatWasReadAheadAtOnceAndWithoutCountingAnAttempt() async throws {
+        let app = uniquePrefix("read-ahead").replacingOccurrences(of: ":", with: "")
+        let options = QueueConsumerOptions(concurrency: 1, visibilityTimeout: .seconds(30))
+        let first = try await node(app, "worker-1")
+        let started = Atomic<Int>(0)
+        let consumer = try await first.consume("jobs", options: options) { _ in
+            started.add(1, ordering: .relaxed)
+            try? await Task.sleep(for: .seconds(60))
+        }
+        for index in 0..<2 { try await first.publish("jobs", Array("job \(index)".utf8), options: .init(timeout: .seconds(120))) }
+        #expect(try await waitUntil { started.load(ordering: .relaxed) == 1 })
+        // Both entries are this consumer's now: one running, one read ahead.
+        let held = try await waitUntil { try await first.counts("jobs").inFlight == 2 }
+        let counts = try await first.counts("jobs")
+        #expect(held, "\(counts)")
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(started.load(ordering: .relaxed) == 1, "the entry read ahead ran beside the busy handler")
+        await consumer.stop(drainTimeout: .milliseconds(100))
+
+        let other = try await node(app, "worker-2")
+        let seen = Seen()
+        let begun = ContinuousClock.now
+        let otherConsumer = try await other.consume("jobs", options: options) { seen.append($0) }
+        #expect(try await waitUntil(.seconds(10)) { seen.all.count >= 1 }, "the entry read ahead was not given back")
+        try await Task.sleep(for: .milliseconds(300))
+        let values = seen.all
+        #expect(values.map(\.text) == ["job 1"], "\(values)")
+        #expect(values.first?.attempt == 1, "giving back counted an attempt: \(values)")
+        #expect(values.allSatisfy { $0.at - begun < .seconds(15) }, "given back only after about the visibility timeout")
+        await otherConsumer.stop(drainTimeout: .seconds(1))
+        await other.close(drainTimeout: .zero)
+        await first.close(drainTimeout: .zero)
+    }
+
+    /// An entry read ahead is this consumer's like a running one: its claim is renewed, so
+    /// another node's takeover does not take it while it waits (far past the visibility
+    /// timeout) for the busy worker; then it runs here, as attempt 1.
+    @Test func anEntryReadAheadKeepsItsClaimWhileItWaits() async throws {
+        let app = uniquePrefix("read-ahead-claim").replacingOccurrences(of: ":", with: "")
+        let options = QueueConsumerOptions(concurrency: 1, visibilityTimeout: .milliseconds(600))
+        let first = try await node(app, "worker-1")
+        let other = try await node(app, "worker-2")
+        let ranHere = Seen()
+        let consumer = try await first.consume("jobs", options: options) { message in
+            ranHere.append(message)
+            if message.body == Array("job 0".utf8) { try? await Task.sleep(for: .seconds(2)) }
+        }
+        for index in 0..<2 { try await first.publish("jobs", Array("job \(index)".utf8), options: .init(timeout: .seconds(10))) }
+        let held = try await waitUntil { try await first.counts("jobs").inFlight == 2 && ranHere.all.count == 1 }
+        #expect(held, "the second entry was not read ahead")
+        let ranThere = Seen()
+        let otherConsumer = try await other.consume("jobs", options: options) { ranThere.append($0) }
+        #expect(try await waitUntil { ranHere.all.count == 2 }, "the entry read ahead never ran: \(ranHere.all)")
+        #expect(ranThere.all.isEmpty, "another node took over an entry read ahead: \(ranThere.all)")
+        #expect(ranHere.all.map(\.text) == ["job 0", "job 1"] && ranHere.all.allSatisfy { $0.attempt == 1 }, "\(ranHere.all)")
+        await otherConsumer.stop(drainTimeout: .seconds(1))
+        await consumer.stop(drainTimeout: .seconds(1))
+        await other.close(drainTimeout: .zero)
+        await first.close(drainTimeout: .zero)
+    }
+
     /// Every entry a consumer holds has its claim renewed, not only the first of a renewal:
     /// two handlers running far past the visibility timeout keep both entries (the renewal
     /// script once passed only the first ID to `XCLAIM`: Lua's `unpack` in the middle of an
