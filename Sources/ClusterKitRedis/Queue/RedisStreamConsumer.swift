@@ -11,9 +11,11 @@ import Synchronization
 ///   GROUP g <node> COUNT n STREAMS <stream> <cursor>`, starting at `0`, in pages bounded by
 ///   free handler slots; each counts as a new attempt), before it reads anything new.
 /// - **Batched reads**: `XREADGROUP GROUP g <node> COUNT n [BLOCK t] STREAMS <stream> >` on
-///   a connection of its own, with `n` = free handler slots (at most
-///   ``QueueConsumerOptions/concurrency`` handlers ever run). A read blocks only after the
-///   previous one came back short (the queue looked drained), for at most
+///   a connection of its own, with `n` = free handler slots plus a small read-ahead (half the
+///   concurrency, at least one entry: see `capacity`), so that a worker whose handler
+///   returns finds the next entry read; at most ``QueueConsumerOptions/concurrency``
+///   handlers ever run, and entries read ahead wait for this consumer's workers in order.
+///   A read blocks only after the previous one came back short (the queue looked drained), for at most
 ///   ``RedisMessageQueue/Configuration/consumerPullWait`` (``QueueConsumerOptions/gateInterval``
 ///   with a gate); the connection's read timeout is longer than that. ``pause()`` and
 ///   ``stop(drainTimeout:)`` end a blocked read at once (`CLIENT UNBLOCK`) and return only
@@ -28,8 +30,8 @@ import Synchronization
 ///   the message's backoff through the delayed set, or the dead-letter stream after
 ///   `maxAttempts`.
 /// - **Claims**: every third of ``QueueConsumerOptions/visibilityTimeout`` the consumer
-///   resets the idle time of every entry it still holds (running or waiting for its
-///   acknowledgement) with one `XCLAIM … JUSTID` of their IDs, so no other node takes them
+///   resets the idle time of every entry it still holds (read ahead, running or waiting for
+///   its acknowledgement) with one `XCLAIM … JUSTID` of their IDs, so no other node takes them
 ///   over however long the handler legitimately runs (up to its timeout).
 /// - **Takeover** between reads, every quarter of the visibility timeout (at most every
 ///   second; a blocking read never waits longer than that): one script takes over, with
@@ -49,11 +51,11 @@ import Synchronization
 ///   parking. A worker whose handler timed out or was abandoned by the stop has its task
 ///   cancelled (that is how the handler sees it), keeps its slot, and ends when the handler
 ///   returns.
-/// - **Stop**: no new reads, running handlers (and entries read before the stop) get until
+/// - **Stop**: no new reads; entries read and not started are given back at once (any
+///   consumer's next takeover takes them, as the same attempt); running handlers get until
 ///   the drain deadline (and are acknowledged or rejected as usual), handlers still running
-///   then are cancelled and their entries, with those read and not started, left pending
-///   for redelivery after the visibility timeout; the
-///   acknowledgements of finished handlers are flushed before it returns.
+///   then are cancelled and their entries left pending for redelivery after the visibility
+///   timeout; the acknowledgements of finished handlers are flushed before it returns.
 final class RedisStreamConsumer: QueueConsumer {
     let queue: String
     let options: QueueConsumerOptions
@@ -93,6 +95,10 @@ final class RedisStreamConsumer: QueueConsumer {
     }
 
     private typealias Workers = HandlerWorkers
+    /// Far-future timeouts are capped at this, so that a deadline cannot overflow the clock
+    /// (made once: building it costs ~150 instructions of 128-bit arithmetic).
+    private static let longestTimeout = Duration.seconds(365 * 86_400)
+
     /// What a handler worker does next.
     private enum Step {
         case run(Delivered)
@@ -226,18 +232,24 @@ final class RedisStreamConsumer: QueueConsumer {
                 state.readerWaiting = !state.paused
                 return .wait
             }
-            let free = options.concurrency - state.held - state.reserved
+            let free = capacity - state.held - state.reserved
             state.reserved += free
             state.reading = true
             return .slots(free)
         }
     }
 
+    /// Entries held at most: the handler slots, and half as many again read ahead (at least
+    /// one), so that workers whose handler returns find the next entry already read instead
+    /// of parking while the next read is out to Redis. An entry read ahead waits for a free
+    /// worker of this consumer, in order, even if another node is idle meanwhile.
+    private var capacity: Int { options.concurrency + max(1, options.concurrency / 2) }
+
     /// Whether enough slots are free for a read: any while no handler runs, else a
-    /// quarter of them, so that one read takes several entries instead of one per
-    /// finished handler.
+    /// quarter of the concurrency, so that one read takes several entries instead of one
+    /// per finished handler.
     private func worthReading(_ state: State) -> Bool {
-        let free = options.concurrency - state.held - state.reserved
+        let free = capacity - state.held - state.reserved
         return free >= (state.held == 0 ? 1 : max(1, options.concurrency / 4))
     }
 
@@ -471,8 +483,7 @@ final class RedisStreamConsumer: QueueConsumer {
             state.pending.removeAll(keepingCapacity: true)
             state.pendingHead = 0
         }
-        // Far-future timeouts are capped so that the deadline cannot overflow the clock.
-        let deadline = clock.now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
+        let deadline = clock.now.advanced(by: min(delivery.message.timeout, Self.longestTimeout))
         state.liveHandlers += 1
         state.runCount += 1
         state.runs[worker] = Run(entryID: delivery.entryID, deliveries: delivery.deliveries, message: delivery.message,
@@ -517,6 +528,7 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Runs one delivery's handler on `worker`, settles it, and says what the worker does
     /// next: the next entry of the hand-off list (without parking), park, or end (doomed:
     /// its run timed out or was abandoned, and its task was cancelled; or closed).
+    @inline(__always)
     private func execute(_ delivery: Delivered, worker: Int) async -> Step {
         let entryID = delivery.entryID
         let failure: (any Error)?
@@ -790,6 +802,7 @@ final class RedisStreamConsumer: QueueConsumer {
         let readTask = state.withLock { $0.readTask }
         readTask?.cancel()
         await readTask?.value
+        await handBackPending()
 
         while true {
             let observed = changes.generation
@@ -828,6 +841,33 @@ final class RedisStreamConsumer: QueueConsumer {
         for task in tasks { await task.value }
         await reader.close()
         onStop()
+    }
+
+    /// Gives back the entries read and not started (the stop): no worker takes them any
+    /// more, and they look abandoned at once to the next takeover of any consumer, without
+    /// an attempt counted for them (see ``RedisQueueScripts/handBack``). If that fails they
+    /// stay pending and are taken over after the visibility timeout.
+    private func handBackPending() async {
+        let entries = state.withLock { state -> [Delivered] in
+            defer {
+                state.pending.removeAll()
+                state.pendingHead = 0
+            }
+            return Array(state.pending[state.pendingHead...])
+        }
+        guard !entries.isEmpty else { return }
+        var arguments: [any RedisArgument] = [RedisQueueKeys.group, node.nodeID.rawValue,
+                                              max(Int64(1), options.visibilityTimeout.wholeMillisecondsRoundedUp)]
+        for entry in entries { arguments += [entry.entryID, entry.deliveries] }
+        do throws(QueueError) {
+            _ = try await node.run { () throws(RedisError) in
+                try await client.evaluate(RedisQueueScripts.handBack, keys: RedisQueueScripts.keys(keys), arguments: arguments)
+            }
+        } catch {
+            logger.warning("could not give back queue messages read ahead; they will be redelivered after their visibility timeout",
+                           metadata: ["entries": "\(entries.count)", "error": "\(error)"])
+        }
+        changes.notifyAll()
     }
 
     private func sleeper(for duration: Duration) -> @Sendable () async -> Void {
