@@ -67,6 +67,55 @@ struct RedisQueueClaimTests {
         await first.close(drainTimeout: .zero)
     }
 
+    /// Concurrency 1: the first job holds the only worker, the second is read ahead. Once
+    /// `pause()` (or, in the second case, a closed gate) stopped this consumer, no handler
+    /// starts here any more, also when the busy one returns: the entry read ahead was given
+    /// back, and another node runs it soon, as attempt 1.
+    @Test(arguments: ["pause", "gate"])
+    func nothingReadAheadStartsOnceTheConsumerIsPausedOrGated(_ how: String) async throws {
+        let app = uniquePrefix("read-ahead-\(how)").replacingOccurrences(of: ":", with: "")
+        let gateOpen = Atomic<Bool>(true)
+        let gate: (@Sendable () -> Bool)? = how == "gate" ? { @Sendable in gateOpen.load(ordering: .relaxed) } : nil
+        let options = QueueConsumerOptions(concurrency: 1, gate: gate, visibilityTimeout: .seconds(30), gateInterval: .milliseconds(50))
+        let first = try await node(app, "worker-1")
+        let release = Atomic<Bool>(false)
+        let ranHere = Seen()
+        let consumer = try await first.consume("jobs", options: options) { message in
+            ranHere.append(message)
+            while !release.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+        for index in 0..<2 { try await first.publish("jobs", Array("job \(index)".utf8), options: .init(timeout: .seconds(60))) }
+        let held = try await waitUntil { try await first.counts("jobs").inFlight == 2 && ranHere.all.count == 1 }
+        #expect(held, "the second entry was not read ahead: \(ranHere.all)")
+
+        if how == "pause" {
+            await consumer.pause()
+        } else {
+            gateOpen.store(false, ordering: .relaxed)
+            try await Task.sleep(for: .milliseconds(300))  // several gate intervals
+        }
+        release.store(true, ordering: .relaxed)
+        // The first job finishes and is acknowledged; the one read ahead must not start here.
+        #expect(try await waitUntil { try await first.counts("jobs").inFlight == 1 }, "the first job was not acknowledged")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(ranHere.all.map(\.text) == ["job 0"], "a handler started after the consumer was \(how)d: \(ranHere.all)")
+
+        let other = try await node(app, "worker-2")
+        let ranThere = Seen()
+        let begun = ContinuousClock.now
+        let otherConsumer = try await other.consume("jobs", options: QueueConsumerOptions(concurrency: 1, visibilityTimeout: .seconds(30))) {
+            ranThere.append($0)
+        }
+        #expect(try await waitUntil { ranThere.all.count == 1 }, "the entry read ahead was not given back")
+        #expect(ranThere.all.map(\.text) == ["job 1"] && ranThere.all.allSatisfy { $0.attempt == 1 }, "\(ranThere.all)")
+        #expect(ranThere.all.allSatisfy { $0.at - begun < .seconds(15) }, "given back only after about the visibility timeout")
+        #expect(ranHere.all.count == 1, "\(ranHere.all)")
+        await otherConsumer.stop(drainTimeout: .seconds(1))
+        await consumer.stop(drainTimeout: .seconds(1))
+        await other.close(drainTimeout: .zero)
+        await first.close(drainTimeout: .zero)
+    }
+
     /// An entry read ahead is this consumer's like a running one: its claim is renewed, so
     /// another node's takeover does not take it while it waits (far past the visibility
     /// timeout) for the busy worker; then it runs here, as attempt 1.

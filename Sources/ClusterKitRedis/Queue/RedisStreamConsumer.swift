@@ -19,7 +19,11 @@ import Synchronization
 ///   ``RedisMessageQueue/Configuration/consumerPullWait`` (``QueueConsumerOptions/gateInterval``
 ///   with a gate); the connection's read timeout is longer than that. ``pause()`` and
 ///   ``stop(drainTimeout:)`` end a blocked read at once (`CLIENT UNBLOCK`) and return only
-///   after the read in progress came back, so nothing is taken once `pause()` returned.
+///   after the read in progress came back, so nothing is taken once `pause()` returned;
+///   entries read ahead and not started are given back then (as on the stop, below), and
+///   also when the gate is found closed, so no handler starts after `pause()` returned.
+///   Trade-off of the read-ahead: an entry read ahead waits for this consumer's next free
+///   worker even while another node is idle (as a RabbitMQ consumer's prefetch does).
 /// - **Batched acknowledgements**: a handler that returns queues its entry for `XACK` +
 ///   `XDEL` (one `MULTI` transaction for many IDs). A batch is sent as soon as the previous
 ///   one was answered, so under load one round trip acknowledges everything that finished
@@ -109,6 +113,11 @@ final class RedisStreamConsumer: QueueConsumer {
     private struct State {
         var paused = false
         var stopping = false
+        /// The gate said no at the read loop's last look (and it has not said yes since).
+        var gateClosed = false
+        /// A claim renewal is out with a snapshot of the held entries: a hand-back waits for
+        /// it, so that the renewal cannot reset the idle time of entries just given back.
+        var renewing = false
         /// Unsettled runs (in `runs`): claims renewed, timeouts watched, drained on stop.
         var runCount = 0
         /// Handlers that have not returned (settled or not).
@@ -152,6 +161,9 @@ final class RedisStreamConsumer: QueueConsumer {
 
         var pendingCount: Int { pending.count - pendingHead }
         var hasPending: Bool { pending.count > pendingHead }
+        /// Whether a worker may start the head of the hand-off list: not while paused, the
+        /// gate is closed or the consumer stops (entries read ahead are given back then).
+        var startable: Bool { hasPending && !paused && !gateClosed && !stopping }
         /// Slots held: running handlers and entries waiting for a worker.
         var held: Int { liveHandlers + pendingCount }
         var pendingIDs: [String] { pending[pendingHead...].map(\.entryID) }
@@ -195,16 +207,22 @@ final class RedisStreamConsumer: QueueConsumer {
     }
 
     /// Stops taking entries; returns once the read in progress (ended at once if it was
-    /// blocked) came back. Entries that read had already taken are run.
+    /// blocked) came back and the entries read and not started were given back (as the stop
+    /// does): no handler starts after it returned. Running handlers go on.
     func pause() async {
         state.withLock { $0.paused = true }
         changes.notifyAll()
         await endReadInProgress()
+        await handBackPending()
     }
 
     func resume() async {
-        state.withLock { $0.paused = false }
+        let wake = state.withLock { state -> Workers.Wake in
+            state.paused = false
+            return state.startable ? state.workers.wake() : .none
+        }
         changes.notifyAll()
+        launch(wake)
     }
 
     /// Stops the consumer (see the type's documentation). A second call waits for the first.
@@ -228,8 +246,8 @@ final class RedisStreamConsumer: QueueConsumer {
     private func reserveSlots() -> Reservation {
         state.withLock { state in
             if state.stopping { return .stop }
-            guard !state.paused, worthReading(state) else {
-                state.readerWaiting = !state.paused
+            guard !state.paused, !state.gateClosed, worthReading(state) else {
+                state.readerWaiting = !state.paused && !state.gateClosed
                 return .wait
             }
             let free = capacity - state.held - state.reserved
@@ -265,18 +283,21 @@ final class RedisStreamConsumer: QueueConsumer {
         var takeoverCursor = "0-0"
         while true {
             let observed = changes.generation
+            // Asked before every read and, while every slot is held or the gate is closed,
+            // at least every gate interval, so that entries read ahead do not start once it
+            // closed.
+            if let gate = options.gate { await askGate(gate) }
             let slots: Int
             switch reserveSlots() {
             case .stop: return
             case .wait:
-                await changes.wait(after: observed)
+                if options.gate == nil {
+                    await changes.wait(after: observed)
+                } else {
+                    await changes.wait(after: observed, orUntil: sleeper(for: options.gateInterval))
+                }
                 continue
             case .slots(let count): slots = count
-            }
-            if let gate = options.gate, !gate() {
-                start([], reserved: slots, neverDelivered: true)
-                await changes.wait(after: observed, orUntil: sleeper(for: options.gateInterval))
-                continue
             }
             do throws(QueueError) {
                 var delivered: [Delivered] = []
@@ -330,6 +351,20 @@ final class RedisStreamConsumer: QueueConsumer {
                 await changes.wait(after: changes.generation, orUntil: sleeper(for: delay))
             }
         }
+    }
+
+    /// Asks the gate (on the read loop, never under the lock): while it is closed no read
+    /// is made and no entry starts, and the entries read ahead are given back (for another
+    /// node, or for later); when it opens again the workers are woken.
+    private func askGate(_ gate: @Sendable () -> Bool) async {
+        let open = gate()
+        let wake = state.withLock { state -> Workers.Wake in
+            let reopened = open && state.gateClosed
+            state.gateClosed = !open
+            return reopened && state.startable ? state.workers.wake() : .none
+        }
+        launch(wake)
+        if !open { await handBackPending() }
     }
 
     /// `XREADGROUP … >` for up to `count` new entries; blocking for up to `block` (and
@@ -454,7 +489,7 @@ final class RedisStreamConsumer: QueueConsumer {
                 }
                 state.pending.append(delivery)
             }
-            return state.pendingCount > 0 ? state.workers.wake() : .none
+            return state.startable ? state.workers.wake() : .none
         }
         changes.notifyAll()
         launch(wake)
@@ -476,7 +511,7 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Takes the head of the hand-off list for `worker` and files its run (its timeout starts
     /// now), waking the next worker while entries remain; `.park` when the list is empty.
     private func takeNext(_ state: inout State, worker: Int) -> (Step, Workers.Wake, deadlineMoved: Bool) {
-        guard state.pendingCount > 0 else { return (.park, .none, false) }
+        guard state.startable else { return (.park, .none, false) }
         let delivery = state.pending[state.pendingHead]
         state.pendingHead += 1
         if state.pendingHead == state.pending.count {
@@ -493,7 +528,7 @@ final class RedisStreamConsumer: QueueConsumer {
             state.watchdogTarget = deadline
             moved = true
         }
-        return (.run(delivery), state.pendingCount > 0 ? state.workers.wake() : .none, moved)
+        return (.run(delivery), state.startable ? state.workers.wake() : .none, moved)
     }
 
     /// A handler worker: looks at the hand-off list, runs what it takes, and goes on with the
@@ -506,7 +541,7 @@ final class RedisStreamConsumer: QueueConsumer {
             case .run(let delivery): step = await execute(delivery, worker: worker)
             case .park:
                 let lookAgain = await Workers.parkWorker { waiter in
-                    state.withLock { $0.workers.park(worker, waiter, unless: $0.hasPending) }
+                    state.withLock { $0.workers.park(worker, waiter, unless: $0.startable) }
                 }
                 step = lookAgain ? arrive(worker) : .end
             case .end: return
@@ -556,7 +591,7 @@ final class RedisStreamConsumer: QueueConsumer {
             }
             // A doomed worker ends here; its slot is free now, so another may start.
             let next = state.workers.finished(worker) ? takeNext(&state, worker: worker)
-                : (.end, state.pendingCount > 0 ? state.workers.wake() : .none, false)
+                : (.end, state.startable ? state.workers.wake() : .none, false)
             var wakeOthers = state.stopping
             if state.readerWaiting, worthReading(state) {
                 state.readerWaiting = false
@@ -747,10 +782,20 @@ final class RedisStreamConsumer: QueueConsumer {
         }
     }
 
-    /// Resets the idle time of every entry this consumer holds.
+    /// Resets the idle time of every entry this consumer holds. An entry read ahead whose
+    /// claim is found lost (another consumer took it over after renewals failed for a whole
+    /// visibility timeout) is dropped from the hand-off list: it is the other consumer's now.
     private func renewClaims() async {
-        let held = state.withLock { state in state.runs.compactMap { $0?.entryID } + state.pendingIDs + state.acks + state.acking }
+        let held = state.withLock { state -> [String] in
+            let held = state.runs.compactMap { $0?.entryID } + state.pendingIDs + state.acks + state.acking
+            state.renewing = !held.isEmpty
+            return held
+        }
         guard !held.isEmpty else { return }
+        defer {
+            state.withLock { $0.renewing = false }
+            changes.notifyAll()
+        }
         for chunk in stride(from: 0, to: held.count, by: Self.ackBatchLimit).map({ Array(held[$0..<min($0 + Self.ackBatchLimit, held.count)]) }) {
             do throws(QueueError) {
                 let kept = try await node.run { () throws(RedisError) in
@@ -760,13 +805,24 @@ final class RedisStreamConsumer: QueueConsumer {
                 let keptIDs = Set(try node.decode { () throws(RedisError) in
                     try kept.array().map { (id) throws(RedisError) in String(decoding: try id.bytes() ?? [], as: UTF8.self) }
                 })
-                let lost = state.withLock { state in
-                    let running = Set(state.runs.compactMap { $0?.entryID } + state.pendingIDs)
-                    return chunk.filter { !keptIDs.contains($0) && running.contains($0) }
+                let (lost, dropped) = state.withLock { state -> ([String], [String]) in
+                    let gone = Set(chunk.filter { !keptIDs.contains($0) })
+                    guard !gone.isEmpty else { return ([], []) }
+                    let running = state.runs.compactMap { $0?.entryID }.filter { gone.contains($0) }
+                    let dropped = state.pendingIDs.filter { gone.contains($0) }
+                    if !dropped.isEmpty {
+                        state.pending = state.pending[state.pendingHead...].filter { !gone.contains($0.entryID) }
+                        state.pendingHead = 0
+                    }
+                    return (running, dropped)
                 }
                 if !lost.isEmpty {
                     logger.warning("lost the claim on running queue messages; another consumer may process them",
                                    metadata: ["entries": "\(lost)"])
+                }
+                if !dropped.isEmpty {
+                    logger.warning("lost the claim on queue messages read ahead; not running them here",
+                                   metadata: ["entries": "\(dropped)"])
                 }
             } catch {
                 if error.code == .closed || Task.isCancelled { return }
@@ -843,17 +899,25 @@ final class RedisStreamConsumer: QueueConsumer {
         onStop()
     }
 
-    /// Gives back the entries read and not started (the stop): no worker takes them any
-    /// more, and they look abandoned at once to the next takeover of any consumer, without
+    /// Gives back the entries read and not started (the stop, a pause, a closed gate): no
+    /// worker takes them any more, and they look abandoned at once to the next takeover of any consumer, without
     /// an attempt counted for them (see ``RedisQueueScripts/handBack``). If that fails they
     /// stay pending and are taken over after the visibility timeout.
     private func handBackPending() async {
-        let entries = state.withLock { state -> [Delivered] in
-            defer {
+        var entries: [Delivered] = []
+        while true {
+            // Taken only while no claim renewal is out: one that took its snapshot before
+            // would reset the idle time of the entries given back.
+            let observed = changes.generation
+            let taken = state.withLock { state -> Bool in
+                guard !state.renewing || !state.hasPending else { return false }
+                entries = Array(state.pending[state.pendingHead...])
                 state.pending.removeAll()
                 state.pendingHead = 0
+                return true
             }
-            return Array(state.pending[state.pendingHead...])
+            if taken { break }
+            await changes.wait(after: observed)
         }
         guard !entries.isEmpty else { return }
         var arguments: [any RedisArgument] = [RedisQueueKeys.group, node.nodeID.rawValue,
