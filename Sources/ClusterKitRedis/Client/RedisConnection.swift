@@ -324,9 +324,9 @@ actor RedisConnection {
             if code == EINTR { continue }
             let url = configuration.url
             if code == EAGAIN || code == EWOULDBLOCK {
-                return RedisError(code: .timeout, message: "no reply from \(url) within \(configuration.commandTimeout) while waiting for replies")
+                return RedisError(code: .timeout, message: "could not send commands to \(url) within \(configuration.commandTimeout) (the server does not read)")
             }
-            return RedisError(code: .connectionLost, message: "connection to \(url) broke while waiting for replies: \(String(cString: strerror(code)))")
+            return RedisError(code: .connectionLost, message: "connection to \(url) broke while sending commands: \(String(cString: strerror(code)))")
         }
         return nil
     }
