@@ -223,6 +223,16 @@ static inline int clusterkit_flat_parse(clusterkit_flat_reply *f, redisReader *r
         return -1;
     }
 incomplete:
+    // Everything before `pos` is in the arena already: drop it from the reader's buffer
+    // once that is worth a copy, as hiredis's own parser does between reads, so that a
+    // large reply is not held twice (buffer and arena) until its end. The reply's start
+    // (r->pos) is never looked at again; the next item starts at 0.
+    if (pos >= 16384) {
+        sdsrange(r->buf, pos, -1);
+        r->len = sdslen(r->buf);
+        r->pos = 0;
+        pos = 0;
+    }
     f->parse_position = pos;
     return 0;
 }
