@@ -21,15 +21,6 @@ struct RedisQueueClaimTests {
         var all: [(text: String, attempt: Int, at: ContinuousClock.Instant)] { values.withLock { $0 } }
     }
 
-    private func waitUntil(_ timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try await condition()
-    }
-
     /// Concurrency 1: the first job blocks its only worker, the second is read ahead. The stop
     /// gives the second back: another node's consumer runs it at once (long before the
     /// visibility timeout) as attempt 1, while the abandoned first one stays claimed.
