@@ -107,11 +107,11 @@ struct HotPath: Sendable {
             let envelope = PubSubEnvelope(channel: "bench-1", payload: [UInt8](repeating: 0x78, count: 64),
                                           publisherID: NodeID("vm-123456-1a2b3c4"))
             let writer = RedisPubSubEntry.Writer(keyPrefix: "bench:pubsub:", retention: 10_000, publisherID: envelope.publisherID)
-            var buffer: [UInt8] = []
+            let buffer = RedisWriteBuffer()
             var bytes = 0
             for _ in 0..<iterations {
-                buffer.removeAll(keepingCapacity: true)
-                writer.xadd(envelope, token: RedisPubSubEntry.newTokenBytes()).encode(into: &buffer)
+                buffer.removeAll()
+                buffer.append(writer.xadd(envelope, token: RedisPubSubEntry.newTokenBytes()))
                 bytes += buffer.count
             }
             return bytes

@@ -25,15 +25,6 @@ struct RedisQueueConsumerTests {
         var count: Int { values.withLock { $0.count } }
     }
 
-    private func waitUntil(_ timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try await condition()
-    }
-
     @Test func aRestartedNodeReplaysItsOwnPendingEntriesBeforeTheirVisibilityTimeout() async throws {
         let app = appName("consumer-replay")
         // The claims are long: only the start-up replay can bring the entries back in time.

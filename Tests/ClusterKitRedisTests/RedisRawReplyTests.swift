@@ -1,7 +1,7 @@
 @testable import ClusterKitRedis
 import Testing
 
-@Suite("Redis raw replies (hiredis parsing into the flat arena)")
+@Suite("Redis raw replies (RESP parsed into the flat arena)")
 struct RedisRawReplyTests {
     /// RESP of a reply with every type, nesting, empty and nil arrays, and more nodes and
     /// bytes than the arena starts with (so it grows while parsing).
@@ -27,6 +27,29 @@ struct RedisRawReplyTests {
         let elements = try tree.array()
         #expect(elements.count == 301)
         #expect(try elements[299].array()[1] == .integer(299 * 7 - 1000))
+    }
+
+    /// A reply that arrives in pieces (as over several reads of the socket) parses to the
+    /// same value wherever it is cut: in a type byte, a length, a bulk string or its CRLF.
+    @Test func replyArrivingInPiecesParsesTheSame() throws {
+        let tree = try RedisReplyParser().reply(Self.mixed)
+        let bytes = Self.mixed
+        for cuts in [[1], [2, 3], [bytes.count / 2], [bytes.count - 1], Array(stride(from: 7, to: bytes.count, by: 997)),
+                     Array(stride(from: 1, to: 600, by: 1))] {
+            var chunks: [[UInt8]] = []
+            var start = 0
+            for cut in cuts where cut > start {
+                chunks.append(Array(bytes[start..<cut]))
+                start = cut
+            }
+            chunks.append(Array(bytes[start...]))
+            let parsed = try RedisReplyParser().decode(arrivingIn: chunks) { raw throws(RedisError) in raw.copied }
+            #expect(parsed == tree, "cut at \(cuts.prefix(4))…")
+        }
+        // Still incomplete after every piece: an error, not a reply.
+        #expect(throws: RedisError.self) {
+            try RedisReplyParser().decode(arrivingIn: [Array(bytes[..<10]), Array(bytes[10..<20])]) { $0.count }
+        }
     }
 
     @Test func subscriptAndElementsAgree() throws {

@@ -35,14 +35,23 @@ public struct PubSubEnvelope: Sendable, Hashable {
 
     /// Whether a node with ID `receiver` may receive this envelope (`skipSelf`/`onlySelf`).
     public func isDeliverable(to receiver: NodeID) -> Bool {
-        let isSelf = receiver == publisherID
-        if skipSelf && isSelf { return false }
-        if onlySelf && !isSelf { return false }
-        return true
+        isDeliverable(isFromSelf: receiver == publisherID)
     }
 
     /// The message as a subscription of node `receiver` sees it.
     public func message(for receiver: NodeID) -> PubSubMessage {
-        PubSubMessage(channel: channel, payload: payload, publisherID: publisherID, isFromSelf: receiver == publisherID)
+        message(isFromSelf: receiver == publisherID)
+    }
+
+    /// ``isDeliverable(to:)`` for a receiver already known to be (or not be) the publisher.
+    func isDeliverable(isFromSelf: Bool) -> Bool {
+        if skipSelf && isFromSelf { return false }
+        if onlySelf && !isFromSelf { return false }
+        return true
+    }
+
+    /// ``message(for:)`` for a receiver already known to be (or not be) the publisher.
+    func message(isFromSelf: Bool) -> PubSubMessage {
+        PubSubMessage(channel: channel, payload: payload, publisherID: publisherID, isFromSelf: isFromSelf)
     }
 }

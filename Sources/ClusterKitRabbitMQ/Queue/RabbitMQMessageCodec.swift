@@ -30,7 +30,7 @@ enum RabbitMQMessageCodec {
     static func outgoing(_ message: QueueMessage, exchange: String, routingKey: String, extra: [(String, AMQPFieldValue)] = []) -> AMQPOutgoing {
         var headers: [(String, AMQPFieldValue)] = []
         headers.reserveCapacity(5 + message.headers.count + extra.count)
-        if message.attempt != 1 { headers.append((attemptKey, .int(Int64(message.attempt)))) }
+        if message.attempt != QueueWireDefaults.attempt { headers.append((attemptKey, .int(Int64(message.attempt)))) }
         if message.maxAttempts != defaultMaxAttempts { headers.append((maxAttemptsKey, .int(Int64(message.maxAttempts)))) }
         let timeout = nanoseconds(message.timeout)
         if timeout != defaultTimeoutNanoseconds { headers.append((timeoutKey, .int(timeout))) }
@@ -59,7 +59,7 @@ enum RabbitMQMessageCodec {
         // foreign message that merely has headers keeps the foreign defaults: absent fields
         // mean the lean format's defaults only in our own messages.
         let ours = fields[publishedKey] != nil || fields.keys.contains { $0.hasPrefix("x-ck-") }
-        let attempt = Int(fields[attemptKey]?.integer ?? 1) + (incoming.redelivered ? 1 : 0)
+        let attempt = Int(fields[attemptKey]?.integer ?? Int64(QueueWireDefaults.attempt)) + (incoming.redelivered ? 1 : 0)
         var headers: [String: String] = [:]
         for (key, value) in fields where key.hasPrefix("h:") { headers[String(key.dropFirst(2))] = value.text }
         return QueueMessage(

@@ -69,6 +69,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
 
     /// A delivery a worker took from the buffer, with the ID its run gets in `State.runs`.
     private typealias Job = (id: UInt64, delivery: RabbitMQConsumerConnection.Delivery)
+    /// Far-future timeouts are capped at this, so that a deadline cannot overflow the clock
+    /// (made once: building it costs ~150 instructions of 128-bit arithmetic).
+    private static let longestTimeout = Duration.seconds(365 * 86_400)
+
     /// What a handler worker does next.
     private enum Step {
         case run(Job)
@@ -428,10 +432,10 @@ final class RabbitMQPushConsumer: QueueConsumer {
     /// Runs one delivery's handler on `worker` and settles it, and says what the worker does
     /// next: the buffer's next delivery (without parking), park, or end (doomed: its run was
     /// taken from it and its task cancelled; or closed).
+    @inline(__always)
     private func execute(_ job: Job, worker: Int) async -> Step {
         let message = RabbitMQMessageCodec.message(job.delivery.incoming, queue: queue)
-        // Far-future timeouts are capped so that the deadline cannot overflow the clock.
-        let deadline = ContinuousClock.now.advanced(by: min(message.timeout, .seconds(365 * 86_400)))
+        let deadline = ContinuousClock.now.advanced(by: min(message.timeout, Self.longestTimeout))
         let filed = state.withLock { state -> Bool in
             state.starting -= 1
             // Not run when its connection was lost meanwhile (the broker requeued it) or the

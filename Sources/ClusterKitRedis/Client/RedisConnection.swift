@@ -51,9 +51,13 @@ actor RedisConnection {
         case many([RedisReply])
     }
 
+    /// Where a caller's replies go. Unchecked continuations: each is resumed exactly once,
+    /// by ``exchange(_:commands:finish:)`` (which finishes every entry once) or by
+    /// ``close()``; a checked one allocated a canary object per command (one allocation of
+    /// a publish's).
     private enum Waiter {
-        case one(CheckedContinuation<RedisReply, any Error>)
-        case many(CheckedContinuation<[RedisReply], any Error>)
+        case one(UnsafeContinuation<RedisReply, any Error>)
+        case many(UnsafeContinuation<[RedisReply], any Error>)
 
         func resume(with result: Result<Replies, RedisError>) {
             switch (self, result) {
@@ -94,8 +98,9 @@ actor RedisConnection {
     private let connectionObserver = ConnectionObserver(adapter: "redis")
     private var pending: [Pending] = []
     private var drainScheduled = false
-    private var buffer: [UInt8] = []
-    /// The arena replies decoded with ``submit(_:decodingWith:)`` are parsed into.
+    /// The commands of the batch being written, encoded.
+    private let buffer = RedisWriteBuffer()
+    /// The arena every reply is parsed into (made on first use).
     private var flatReply: RedisFlatReply?
     /// Batches written and commands they carried since the connection was created (for
     /// tests and diagnostics: commands / batches is the auto-pipelining factor).
@@ -135,7 +140,7 @@ actor RedisConnection {
             }
             return try outcome.get()
         }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             enqueue(Pending(commands: .many(commands), waiter: .many(continuation)))
         }
     }
@@ -151,7 +156,7 @@ actor RedisConnection {
             }
             return try outcome.get()
         }
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             enqueue(Pending(commands: .one(command), waiter: .one(continuation)))
         }
     }
@@ -204,35 +209,35 @@ actor RedisConnection {
             for entry in entries { finish(entry, .failure(error)) }
             return
         }
-        buffer.removeAll(keepingCapacity: true)
+        buffer.removeAll()
         for entry in entries {
             switch commands(entry) {
             case .one(let command):
-                command.encode(into: &buffer)
+                buffer.append(command)
                 statistics.commands += 1
             case .many(let list):
-                for command in list { command.encode(into: &buffer) }
+                for command in list { buffer.append(command) }
                 statistics.commands += list.count
             }
         }
         statistics.batches += 1
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
-        if appended != REDIS_OK {
-            fail(entries[...], with: connectionError(context, while: "queueing commands", timeout: configuration.commandTimeout), finish: finish)
+        if let error = writeBatch(to: context) {
+            fail(entries[...], with: error, finish: finish)
             return
         }
+        // Each reply is parsed into the arena and copied from there: hiredis's parser and
+        // reply objects cost about 250 instructions and two allocations (and frees) per
+        // reply element on top of the copy.
+        let flat = flatArena
+        defer { flat.trim() }
         /// The next reply, or `nil` after failing the entries from `position` on.
         func nextReply(failingFrom position: Entries.Index) -> RedisReply? {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+            guard flat.read(from: context) else {
                 fail(entries[position...], with: connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout),
                      finish: finish)
                 return nil
             }
-            defer { freeReplyObject(raw) }
-            return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+            return flat.reply.copied
         }
         var position = entries.startIndex
         while position != entries.endIndex {
@@ -256,8 +261,8 @@ actor RedisConnection {
 
     // MARK: Decoding a reply on the thread
 
-    /// Runs `command` and hands its reply to `decode` on this thread, parsed by hiredis into
-    /// this connection's reusable ``RedisFlatReply`` arena (no reply tree is built). An error reply throws
+    /// Runs `command` and hands its reply to `decode` on this thread, parsed into this
+    /// connection's reusable ``RedisFlatReply`` arena (no reply tree is built). An error reply throws
     /// ``RedisError/Code/serverError`` without calling `decode`. Commands other callers
     /// queued before it are written and answered first, so commands keep their order; this
     /// one is not batched with them (it suits a connection's single reader, such as a
@@ -269,23 +274,18 @@ actor RedisConnection {
         if !pending.isEmpty { drain() }
         try ensureConnected(ignoringBackoff: false)
         guard let context = handle?.pointer else { throw RedisError.closed }
-        buffer.removeAll(keepingCapacity: true)
-        command.encode(into: &buffer)
+        buffer.removeAll()
+        buffer.append(command)
         statistics.commands += 1
         statistics.batches += 1
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        if let error = writeBatch(to: context) {
+            dropConnection(after: error)
+            throw error
         }
         // Parsed into this connection's reusable arena rather than hiredis's reply tree.
-        let flat = flatReply ?? RedisFlatReply()
-        flatReply = flat
-        var parsed = (status: REDIS_ERR, complete: false)
-        if appended == REDIS_OK, let reader = clusterkit_context_reader(context) {
-            parsed = flat.parse(with: reader) { redisGetReply(context, &$0) }
-        }
-        guard parsed.status == REDIS_OK, parsed.complete else {
-            let error = connectionError(context, while: appended == REDIS_OK ? "waiting for replies" : "queueing commands",
-                                        timeout: configuration.commandTimeout)
+        let flat = flatArena
+        guard flat.read(from: context) else {
+            let error = connectionError(context, while: "waiting for replies", timeout: configuration.commandTimeout)
             dropConnection(after: error)
             throw error
         }
@@ -293,6 +293,42 @@ actor RedisConnection {
         let reply = flat.reply
         if reply.kind == .error { throw RedisError.serverError(String(decoding: reply.bytes, as: UTF8.self)) }
         return try decode(reply)
+    }
+
+    /// ``flatReply``, made if needed.
+    private var flatArena: RedisFlatReply {
+        if let flat = flatReply { return flat }
+        let flat = RedisFlatReply()
+        flatReply = flat
+        return flat
+    }
+
+    /// Writes the encoded batch to the socket, blocking (each `write` is bounded by the
+    /// command timeout, `SO_SNDTIMEO`). Straight from ``buffer``, not through hiredis's
+    /// output buffer, which copied every batch and allocated and freed a buffer for it;
+    /// that buffer is used only while connecting and is empty by now. Returns the error hiredis
+    /// would have reported for the failed write, mapped as ``connectionError(_:while:timeout:)``
+    /// maps it: a send timeout is ``RedisError/Code/timeout``, anything else
+    /// ``RedisError/Code/connectionLost``.
+    private func writeBatch(to context: UnsafeMutablePointer<redisContext>) -> RedisError? {
+        let bytes = buffer.bytes
+        guard let base = bytes.baseAddress else { return nil }
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(context.pointee.fd, base + offset, bytes.count - offset)
+            if written > 0 {
+                offset += written
+                continue
+            }
+            let code = written < 0 ? errno : EPIPE
+            if code == EINTR { continue }
+            let url = configuration.url
+            if code == EAGAIN || code == EWOULDBLOCK {
+                return RedisError(code: .timeout, message: "could not send commands to \(url) within \(configuration.commandTimeout) (the server does not read)")
+            }
+            return RedisError(code: .connectionLost, message: "connection to \(url) broke while sending commands: \(String(cString: strerror(code)))")
+        }
+        return nil
     }
 
     /// Fails `entries` with `error` and drops the broken connection.
@@ -305,6 +341,13 @@ actor RedisConnection {
     // MARK: Connecting
 
     private func ensureConnected(ignoringBackoff: Bool) throws(RedisError) {
+        // Checked first on its own: matching the cases that bind values copied the whole
+        // state (its error's text included) on every command.
+        if case .connected = state { return }
+        try connect(ignoringBackoff: ignoringBackoff)
+    }
+
+    private func connect(ignoringBackoff: Bool) throws(RedisError) {
         switch state {
         case .connected:
             return
@@ -361,11 +404,9 @@ actor RedisConnection {
         // PING proves the server answers (and surfaces NOAUTH when a password is required).
         handshake.append(RedisCommand("PING"))
         redisSetTimeout(context, timeval(configuration.connectTimeout))
-        buffer.removeAll(keepingCapacity: true)
-        for command in handshake { command.encode(into: &buffer) }
-        let appended = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
+        buffer.removeAll()
+        for command in handshake { buffer.append(command) }
+        let appended = buffer.bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         var failure: RedisError?
         if appended != REDIS_OK { failure = connectionError(context, while: "connecting", timeout: configuration.connectTimeout) }
         for command in handshake where failure == nil {

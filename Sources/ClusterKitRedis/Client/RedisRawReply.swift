@@ -115,9 +115,10 @@ package struct RedisRawReply {
     }
 }
 
-/// The arena hiredis parses decoded replies into (see `clusterkit_flat_reply` in CHiredis):
-/// reused from reply to reply, so parsing allocates only when a reply is larger than any
-/// before it. Used on one thread at a time (its connection's, or a ``RedisReplyParser``'s
+/// The arena replies are parsed into (see `clusterkit_flat_reply` and
+/// `clusterkit_flat_parse` in CHiredis: RESP parsed straight into it, hiredis's parser and
+/// reply objects are not used): reused from reply to reply, so parsing allocates only when
+/// a reply is larger than any before it. Used on one thread at a time (its connection's, or a ``RedisReplyParser``'s
 /// owner).
 final class RedisFlatReply {
     let pointer: UnsafeMutablePointer<clusterkit_flat_reply>
@@ -132,15 +133,19 @@ final class RedisFlatReply {
         pointer.deallocate()
     }
 
-    /// Parses the next reply from `reader` into the arena: `parse` runs hiredis (e.g.
-    /// `redisGetReply`) while the arena's functions are installed; returns its status and
-    /// whether a whole reply was parsed.
-    func parse(with reader: UnsafeMutablePointer<redisReader>, _ parse: (_ reply: inout UnsafeMutableRawPointer?) -> Int32) -> (status: Int32, complete: Bool) {
-        let saved = clusterkit_flat_install(reader, pointer)
-        var reply: UnsafeMutableRawPointer?
-        let status = parse(&reply)
-        clusterkit_flat_restore(reader, saved)
-        return (status, reply != nil)
+    /// Reads the next reply of `context` into the arena, reading from its socket as needed
+    /// (blocking, bounded by the context's timeout). Returns whether it succeeded; if not,
+    /// the context's error fields say why, as hiredis sets them.
+    func read(from context: UnsafeMutablePointer<redisContext>) -> Bool {
+        clusterkit_flat_read_reply(context, pointer) == REDIS_OK
+    }
+
+    /// Parses the reply `reader` holds (bytes the caller fed it), without I/O: 1 when it is
+    /// complete, 0 when bytes are missing, -1 when it is malformed. `resuming`: continue
+    /// the previous call's reply (it returned 0; more bytes were fed since).
+    func parse(_ reader: UnsafeMutablePointer<redisReader>, resuming: Bool = false) -> Int32 {
+        if !resuming { clusterkit_flat_begin(pointer, reader) }
+        return clusterkit_flat_parse(pointer, reader)
     }
 
     /// The parsed reply (valid until the next parse).

@@ -6,8 +6,9 @@ import Synchronization
 ///
 /// ## Storage
 /// Each channel is a stream `APP_NAME:pubsub:<channel>`. A publish is one
-/// `XADD <stream> MAXLEN ~ <retention> * n <node ID> r <routing> d <payload>` (the payload
-/// is a binary-safe bulk string), so the stream keeps roughly the last
+/// `XADD <stream> MAXLEN ~ <retention> * t <token> n <node ID> [r <routing>] d <payload>`
+/// (see ``RedisPubSubEntry``; the payload is a binary-safe bulk string), so the stream keeps
+/// roughly the last
 /// ``Configuration/retention`` messages of the channel.
 ///
 /// ## Delivery
@@ -29,7 +30,7 @@ import Synchronization
 /// ## Publishing while the server is unreachable
 /// A publish is retried with backoff for up to ``Configuration/publishRetryTimeout`` while
 /// the server cannot be reached. When the connection broke after the `XADD` was written,
-/// the retry first checks (by the entry's random token, among the newest
+/// the retry first checks (by the entry's unique token, among the newest
 /// ``Configuration/retention`` entries) whether the entry was added, so it is added once.
 /// A command timeout is not retried (the server may still run the command) and throws
 /// ``PubSubError/Code/backend``, as does running out of the retry bound and any other
@@ -67,9 +68,10 @@ public final class RedisPubSub: PubSub {
         self.configuration = configuration
         self.keyPrefix = "\(appName):\(Primitive.pubsub.keyRole):"
         self.writer = RedisPubSubEntry.Writer(keyPrefix: keyPrefix, retention: configuration.retention, publisherID: nodeID)
-        let dispatcher = PubSubLocalDispatcher(nodeID: nodeID, clock: ContinuousClock())
+        let changes = RedisPubSubReader.SubscriptionChanges()
+        let dispatcher = PubSubLocalDispatcher(nodeID: nodeID, clock: ContinuousClock(), onSubscriptionsChanged: { changes.bump() })
         self.dispatcher = dispatcher
-        self.reader = RedisPubSubReader(connection: readerClient, dispatcher: dispatcher, keyPrefix: keyPrefix,
+        self.reader = RedisPubSubReader(connection: readerClient, dispatcher: dispatcher, changes: changes, keyPrefix: keyPrefix,
                                         configuration: configuration, logger: logger)
         reader.start()
     }

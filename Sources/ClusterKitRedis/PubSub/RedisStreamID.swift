@@ -66,15 +66,21 @@ package struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConver
     /// The decimal number of at least one digit at `index` (advanced past it); `nil` when
     /// there is no digit or it overflows 64 bits.
     private static func number(_ bytes: UnsafeRawBufferPointer, from index: inout Int) -> UInt64? {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         let start = index
         var value: UInt64 = 0
         while index < bytes.count {
-            let digit = bytes[index] &- UInt8(ascii: "0")
+            let digit = base[index] &- UInt8(ascii: "0")
             guard digit < 10 else { break }
-            let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflowB) = times.addingReportingOverflow(UInt64(digit))
-            guard !overflowA, !overflowB else { return nil }
-            value = sum
+            // 19 digits always fit 64 bits: only a 20th needs checking.
+            if index - start < 19 {
+                value = value &* 10 &+ UInt64(digit)
+            } else {
+                let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflowB) = times.addingReportingOverflow(UInt64(digit))
+                guard !overflowA, !overflowB else { return nil }
+                value = sum
+            }
             index += 1
         }
         return index > start ? value : nil
@@ -92,5 +98,14 @@ package struct RedisStreamID: Sendable, Hashable, Comparable, CustomStringConver
 }
 
 extension RedisStreamID: RedisArgument {
-    package var redisBytes: [UInt8] { Array(description.utf8) }
+    /// `<milliseconds>-<sequence>`, digits written straight into the array (the reader
+    /// sends one per channel with every `XREAD`).
+    package var redisBytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 41) { bytes, count in
+            count = RedisPubSubEntry.writeDigits(milliseconds, radix: 10, into: bytes, at: 0)
+            bytes[count] = UInt8(ascii: "-")
+            count += 1
+            count += RedisPubSubEntry.writeDigits(sequence, radix: 10, into: bytes, at: count)
+        }
+    }
 }

@@ -272,7 +272,30 @@ enum RedisQueueScripts {
           if #p > 0 and p[1][2] == me then mine[#mine + 1] = ARGV[i] end
         end
         if #mine == 0 then return {} end
-        return redis.call('XCLAIM', stream, group, me, 0, unpack(mine), 'JUSTID')
+        -- Last in the call: Lua expands `unpack` to all its values only there.
+        mine[#mine + 1] = 'JUSTID'
+        return redis.call('XCLAIM', stream, group, me, 0, unpack(mine))
+        """)
+
+    /// ARGV: group, consumer, idle ms, then pairs of entry ID and delivery count. Gives back
+    /// entries a consumer read and never started (its stop): each one still pending under
+    /// this consumer gets the idle time `idle ms` (the consumer's visibility timeout: the
+    /// next takeover by any consumer with that timeout sees it as abandoned at once; Redis
+    /// 7.0 keeps an `IDLE` up to the server's clock) and its delivery count lowered by one
+    /// (`XCLAIM … IDLE … RETRYCOUNT … JUSTID`), which the takeover raises again: no attempt
+    /// is counted that no handler saw. Entries held by another consumer meanwhile are left
+    /// alone. Returns how many were given back.
+    static let handBack = RedisScript(prelude + """
+        local me, idle, given = ARGV[2], ARGV[3], 0
+        for i = 4, #ARGV, 2 do
+          local p = redis.call('XPENDING', stream, group, ARGV[i], ARGV[i], 1)
+          if #p > 0 and p[1][2] == me then
+            local count = math.max(0, tonumber(ARGV[i + 1]) - 1)
+            redis.call('XCLAIM', stream, group, me, 0, ARGV[i], 'IDLE', idle, 'RETRYCOUNT', count, 'JUSTID')
+            given = given + 1
+          end
+        end
+        return given
         """)
 
     /// ARGV: group, consumer, entry ID, delivery count. 1 = removed, 0 = already gone,

@@ -11,13 +11,19 @@ import Synchronization
 ///   GROUP g <node> COUNT n STREAMS <stream> <cursor>`, starting at `0`, in pages bounded by
 ///   free handler slots; each counts as a new attempt), before it reads anything new.
 /// - **Batched reads**: `XREADGROUP GROUP g <node> COUNT n [BLOCK t] STREAMS <stream> >` on
-///   a connection of its own, with `n` = free handler slots (at most
-///   ``QueueConsumerOptions/concurrency`` handlers ever run). A read blocks only after the
-///   previous one came back short (the queue looked drained), for at most
+///   a connection of its own, with `n` = free handler slots plus a small read-ahead (half the
+///   concurrency, at least one entry: see `capacity`), so that a worker whose handler
+///   returns finds the next entry read; at most ``QueueConsumerOptions/concurrency``
+///   handlers ever run, and entries read ahead wait for this consumer's workers in order.
+///   A read blocks only after the previous one came back short (the queue looked drained), for at most
 ///   ``RedisMessageQueue/Configuration/consumerPullWait`` (``QueueConsumerOptions/gateInterval``
 ///   with a gate); the connection's read timeout is longer than that. ``pause()`` and
 ///   ``stop(drainTimeout:)`` end a blocked read at once (`CLIENT UNBLOCK`) and return only
-///   after the read in progress came back, so nothing is taken once `pause()` returned.
+///   after the read in progress came back, so nothing is taken once `pause()` returned;
+///   entries read ahead and not started are given back then (as on the stop, below), and
+///   also when the gate is found closed, so no handler starts after `pause()` returned.
+///   Trade-off of the read-ahead: an entry read ahead waits for this consumer's next free
+///   worker even while another node is idle (as a RabbitMQ consumer's prefetch does).
 /// - **Batched acknowledgements**: a handler that returns queues its entry for `XACK` +
 ///   `XDEL` (one `MULTI` transaction for many IDs). A batch is sent as soon as the previous
 ///   one was answered, so under load one round trip acknowledges everything that finished
@@ -28,8 +34,8 @@ import Synchronization
 ///   the message's backoff through the delayed set, or the dead-letter stream after
 ///   `maxAttempts`.
 /// - **Claims**: every third of ``QueueConsumerOptions/visibilityTimeout`` the consumer
-///   resets the idle time of every entry it still holds (running or waiting for its
-///   acknowledgement) with one `XCLAIM … JUSTID` of their IDs, so no other node takes them
+///   resets the idle time of every entry it still holds (read ahead, running or waiting for
+///   its acknowledgement) with one `XCLAIM … JUSTID` of their IDs, so no other node takes them
 ///   over however long the handler legitimately runs (up to its timeout).
 /// - **Takeover** between reads, every quarter of the visibility timeout (at most every
 ///   second; a blocking read never waits longer than that): one script takes over, with
@@ -49,11 +55,11 @@ import Synchronization
 ///   parking. A worker whose handler timed out or was abandoned by the stop has its task
 ///   cancelled (that is how the handler sees it), keeps its slot, and ends when the handler
 ///   returns.
-/// - **Stop**: no new reads, running handlers (and entries read before the stop) get until
+/// - **Stop**: no new reads; entries read and not started are given back at once (any
+///   consumer's next takeover takes them, as the same attempt); running handlers get until
 ///   the drain deadline (and are acknowledged or rejected as usual), handlers still running
-///   then are cancelled and their entries, with those read and not started, left pending
-///   for redelivery after the visibility timeout; the
-///   acknowledgements of finished handlers are flushed before it returns.
+///   then are cancelled and their entries left pending for redelivery after the visibility
+///   timeout; the acknowledgements of finished handlers are flushed before it returns.
 final class RedisStreamConsumer: QueueConsumer {
     let queue: String
     let options: QueueConsumerOptions
@@ -93,6 +99,10 @@ final class RedisStreamConsumer: QueueConsumer {
     }
 
     private typealias Workers = HandlerWorkers
+    /// Far-future timeouts are capped at this, so that a deadline cannot overflow the clock
+    /// (made once: building it costs ~150 instructions of 128-bit arithmetic).
+    private static let longestTimeout = Duration.seconds(365 * 86_400)
+
     /// What a handler worker does next.
     private enum Step {
         case run(Delivered)
@@ -103,6 +113,11 @@ final class RedisStreamConsumer: QueueConsumer {
     private struct State {
         var paused = false
         var stopping = false
+        /// The gate said no at the read loop's last look (and it has not said yes since).
+        var gateClosed = false
+        /// A claim renewal is out with a snapshot of the held entries: a hand-back waits for
+        /// it, so that the renewal cannot reset the idle time of entries just given back.
+        var renewing = false
         /// Unsettled runs (in `runs`): claims renewed, timeouts watched, drained on stop.
         var runCount = 0
         /// Handlers that have not returned (settled or not).
@@ -146,6 +161,9 @@ final class RedisStreamConsumer: QueueConsumer {
 
         var pendingCount: Int { pending.count - pendingHead }
         var hasPending: Bool { pending.count > pendingHead }
+        /// Whether a worker may start the head of the hand-off list: not while paused, the
+        /// gate is closed or the consumer stops (entries read ahead are given back then).
+        var startable: Bool { hasPending && !paused && !gateClosed && !stopping }
         /// Slots held: running handlers and entries waiting for a worker.
         var held: Int { liveHandlers + pendingCount }
         var pendingIDs: [String] { pending[pendingHead...].map(\.entryID) }
@@ -189,16 +207,22 @@ final class RedisStreamConsumer: QueueConsumer {
     }
 
     /// Stops taking entries; returns once the read in progress (ended at once if it was
-    /// blocked) came back. Entries that read had already taken are run.
+    /// blocked) came back and the entries read and not started were given back (as the stop
+    /// does): no handler starts after it returned. Running handlers go on.
     func pause() async {
         state.withLock { $0.paused = true }
         changes.notifyAll()
         await endReadInProgress()
+        await handBackPending()
     }
 
     func resume() async {
-        state.withLock { $0.paused = false }
+        let wake = state.withLock { state -> Workers.Wake in
+            state.paused = false
+            return state.startable ? state.workers.wake() : .none
+        }
         changes.notifyAll()
+        launch(wake)
     }
 
     /// Stops the consumer (see the type's documentation). A second call waits for the first.
@@ -222,22 +246,28 @@ final class RedisStreamConsumer: QueueConsumer {
     private func reserveSlots() -> Reservation {
         state.withLock { state in
             if state.stopping { return .stop }
-            guard !state.paused, worthReading(state) else {
-                state.readerWaiting = !state.paused
+            guard !state.paused, !state.gateClosed, worthReading(state) else {
+                state.readerWaiting = !state.paused && !state.gateClosed
                 return .wait
             }
-            let free = options.concurrency - state.held - state.reserved
+            let free = capacity - state.held - state.reserved
             state.reserved += free
             state.reading = true
             return .slots(free)
         }
     }
 
+    /// Entries held at most: the handler slots, and half as many again read ahead (at least
+    /// one), so that workers whose handler returns find the next entry already read instead
+    /// of parking while the next read is out to Redis. An entry read ahead waits for a free
+    /// worker of this consumer, in order, even if another node is idle meanwhile.
+    private var capacity: Int { options.concurrency + max(1, options.concurrency / 2) }
+
     /// Whether enough slots are free for a read: any while no handler runs, else a
-    /// quarter of them, so that one read takes several entries instead of one per
-    /// finished handler.
+    /// quarter of the concurrency, so that one read takes several entries instead of one
+    /// per finished handler.
     private func worthReading(_ state: State) -> Bool {
-        let free = options.concurrency - state.held - state.reserved
+        let free = capacity - state.held - state.reserved
         return free >= (state.held == 0 ? 1 : max(1, options.concurrency / 4))
     }
 
@@ -253,18 +283,21 @@ final class RedisStreamConsumer: QueueConsumer {
         var takeoverCursor = "0-0"
         while true {
             let observed = changes.generation
+            // Asked before every read and, while every slot is held or the gate is closed,
+            // at least every gate interval, so that entries read ahead do not start once it
+            // closed.
+            if let gate = options.gate { await askGate(gate) }
             let slots: Int
             switch reserveSlots() {
             case .stop: return
             case .wait:
-                await changes.wait(after: observed)
+                if options.gate == nil {
+                    await changes.wait(after: observed)
+                } else {
+                    await changes.wait(after: observed, orUntil: sleeper(for: options.gateInterval))
+                }
                 continue
             case .slots(let count): slots = count
-            }
-            if let gate = options.gate, !gate() {
-                start([], reserved: slots, neverDelivered: true)
-                await changes.wait(after: observed, orUntil: sleeper(for: options.gateInterval))
-                continue
             }
             do throws(QueueError) {
                 var delivered: [Delivered] = []
@@ -318,6 +351,20 @@ final class RedisStreamConsumer: QueueConsumer {
                 await changes.wait(after: changes.generation, orUntil: sleeper(for: delay))
             }
         }
+    }
+
+    /// Asks the gate (on the read loop, never under the lock): while it is closed no read
+    /// is made and no entry starts, and the entries read ahead are given back (for another
+    /// node, or for later); when it opens again the workers are woken.
+    private func askGate(_ gate: @Sendable () -> Bool) async {
+        let open = gate()
+        let wake = state.withLock { state -> Workers.Wake in
+            let reopened = open && state.gateClosed
+            state.gateClosed = !open
+            return reopened && state.startable ? state.workers.wake() : .none
+        }
+        launch(wake)
+        if !open { await handBackPending() }
     }
 
     /// `XREADGROUP … >` for up to `count` new entries; blocking for up to `block` (and
@@ -442,7 +489,7 @@ final class RedisStreamConsumer: QueueConsumer {
                 }
                 state.pending.append(delivery)
             }
-            return state.pendingCount > 0 ? state.workers.wake() : .none
+            return state.startable ? state.workers.wake() : .none
         }
         changes.notifyAll()
         launch(wake)
@@ -464,15 +511,14 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Takes the head of the hand-off list for `worker` and files its run (its timeout starts
     /// now), waking the next worker while entries remain; `.park` when the list is empty.
     private func takeNext(_ state: inout State, worker: Int) -> (Step, Workers.Wake, deadlineMoved: Bool) {
-        guard state.pendingCount > 0 else { return (.park, .none, false) }
+        guard state.startable else { return (.park, .none, false) }
         let delivery = state.pending[state.pendingHead]
         state.pendingHead += 1
         if state.pendingHead == state.pending.count {
             state.pending.removeAll(keepingCapacity: true)
             state.pendingHead = 0
         }
-        // Far-future timeouts are capped so that the deadline cannot overflow the clock.
-        let deadline = clock.now.advanced(by: min(delivery.message.timeout, .seconds(365 * 86_400)))
+        let deadline = clock.now.advanced(by: min(delivery.message.timeout, Self.longestTimeout))
         state.liveHandlers += 1
         state.runCount += 1
         state.runs[worker] = Run(entryID: delivery.entryID, deliveries: delivery.deliveries, message: delivery.message,
@@ -482,7 +528,7 @@ final class RedisStreamConsumer: QueueConsumer {
             state.watchdogTarget = deadline
             moved = true
         }
-        return (.run(delivery), state.pendingCount > 0 ? state.workers.wake() : .none, moved)
+        return (.run(delivery), state.startable ? state.workers.wake() : .none, moved)
     }
 
     /// A handler worker: looks at the hand-off list, runs what it takes, and goes on with the
@@ -495,7 +541,7 @@ final class RedisStreamConsumer: QueueConsumer {
             case .run(let delivery): step = await execute(delivery, worker: worker)
             case .park:
                 let lookAgain = await Workers.parkWorker { waiter in
-                    state.withLock { $0.workers.park(worker, waiter, unless: $0.hasPending) }
+                    state.withLock { $0.workers.park(worker, waiter, unless: $0.startable) }
                 }
                 step = lookAgain ? arrive(worker) : .end
             case .end: return
@@ -517,6 +563,7 @@ final class RedisStreamConsumer: QueueConsumer {
     /// Runs one delivery's handler on `worker`, settles it, and says what the worker does
     /// next: the next entry of the hand-off list (without parking), park, or end (doomed:
     /// its run timed out or was abandoned, and its task was cancelled; or closed).
+    @inline(__always)
     private func execute(_ delivery: Delivered, worker: Int) async -> Step {
         let entryID = delivery.entryID
         let failure: (any Error)?
@@ -544,7 +591,7 @@ final class RedisStreamConsumer: QueueConsumer {
             }
             // A doomed worker ends here; its slot is free now, so another may start.
             let next = state.workers.finished(worker) ? takeNext(&state, worker: worker)
-                : (.end, state.pendingCount > 0 ? state.workers.wake() : .none, false)
+                : (.end, state.startable ? state.workers.wake() : .none, false)
             var wakeOthers = state.stopping
             if state.readerWaiting, worthReading(state) {
                 state.readerWaiting = false
@@ -735,10 +782,20 @@ final class RedisStreamConsumer: QueueConsumer {
         }
     }
 
-    /// Resets the idle time of every entry this consumer holds.
+    /// Resets the idle time of every entry this consumer holds. An entry read ahead whose
+    /// claim is found lost (another consumer took it over after renewals failed for a whole
+    /// visibility timeout) is dropped from the hand-off list: it is the other consumer's now.
     private func renewClaims() async {
-        let held = state.withLock { state in state.runs.compactMap { $0?.entryID } + state.pendingIDs + state.acks + state.acking }
+        let held = state.withLock { state -> [String] in
+            let held = state.runs.compactMap { $0?.entryID } + state.pendingIDs + state.acks + state.acking
+            state.renewing = !held.isEmpty
+            return held
+        }
         guard !held.isEmpty else { return }
+        defer {
+            state.withLock { $0.renewing = false }
+            changes.notifyAll()
+        }
         for chunk in stride(from: 0, to: held.count, by: Self.ackBatchLimit).map({ Array(held[$0..<min($0 + Self.ackBatchLimit, held.count)]) }) {
             do throws(QueueError) {
                 let kept = try await node.run { () throws(RedisError) in
@@ -748,13 +805,24 @@ final class RedisStreamConsumer: QueueConsumer {
                 let keptIDs = Set(try node.decode { () throws(RedisError) in
                     try kept.array().map { (id) throws(RedisError) in String(decoding: try id.bytes() ?? [], as: UTF8.self) }
                 })
-                let lost = state.withLock { state in
-                    let running = Set(state.runs.compactMap { $0?.entryID } + state.pendingIDs)
-                    return chunk.filter { !keptIDs.contains($0) && running.contains($0) }
+                let (lost, dropped) = state.withLock { state -> ([String], [String]) in
+                    let gone = Set(chunk.filter { !keptIDs.contains($0) })
+                    guard !gone.isEmpty else { return ([], []) }
+                    let running = state.runs.compactMap { $0?.entryID }.filter { gone.contains($0) }
+                    let dropped = state.pendingIDs.filter { gone.contains($0) }
+                    if !dropped.isEmpty {
+                        state.pending = state.pending[state.pendingHead...].filter { !gone.contains($0.entryID) }
+                        state.pendingHead = 0
+                    }
+                    return (running, dropped)
                 }
                 if !lost.isEmpty {
                     logger.warning("lost the claim on running queue messages; another consumer may process them",
                                    metadata: ["entries": "\(lost)"])
+                }
+                if !dropped.isEmpty {
+                    logger.warning("lost the claim on queue messages read ahead; not running them here",
+                                   metadata: ["entries": "\(dropped)"])
                 }
             } catch {
                 if error.code == .closed || Task.isCancelled { return }
@@ -790,6 +858,7 @@ final class RedisStreamConsumer: QueueConsumer {
         let readTask = state.withLock { $0.readTask }
         readTask?.cancel()
         await readTask?.value
+        await handBackPending()
 
         while true {
             let observed = changes.generation
@@ -828,6 +897,41 @@ final class RedisStreamConsumer: QueueConsumer {
         for task in tasks { await task.value }
         await reader.close()
         onStop()
+    }
+
+    /// Gives back the entries read and not started (the stop, a pause, a closed gate): no
+    /// worker takes them any more, and they look abandoned at once to the next takeover of any consumer, without
+    /// an attempt counted for them (see ``RedisQueueScripts/handBack``). If that fails they
+    /// stay pending and are taken over after the visibility timeout.
+    private func handBackPending() async {
+        var entries: [Delivered] = []
+        while true {
+            // Taken only while no claim renewal is out: one that took its snapshot before
+            // would reset the idle time of the entries given back.
+            let observed = changes.generation
+            let taken = state.withLock { state -> Bool in
+                guard !state.renewing || !state.hasPending else { return false }
+                entries = Array(state.pending[state.pendingHead...])
+                state.pending.removeAll()
+                state.pendingHead = 0
+                return true
+            }
+            if taken { break }
+            await changes.wait(after: observed)
+        }
+        guard !entries.isEmpty else { return }
+        var arguments: [any RedisArgument] = [RedisQueueKeys.group, node.nodeID.rawValue,
+                                              max(Int64(1), options.visibilityTimeout.wholeMillisecondsRoundedUp)]
+        for entry in entries { arguments += [entry.entryID, entry.deliveries] }
+        do throws(QueueError) {
+            _ = try await node.run { () throws(RedisError) in
+                try await client.evaluate(RedisQueueScripts.handBack, keys: RedisQueueScripts.keys(keys), arguments: arguments)
+            }
+        } catch {
+            logger.warning("could not give back queue messages read ahead; they will be redelivered after their visibility timeout",
+                           metadata: ["entries": "\(entries.count)", "error": "\(error)"])
+        }
+        changes.notifyAll()
     }
 
     private func sleeper(for duration: Duration) -> @Sendable () async -> Void {
