@@ -10,23 +10,28 @@ import Logging
 /// digits of its number of unacknowledged deliveries as consumers on the weighted marker
 /// queues (``RabbitMQQueueTopology/inflight(exponent:)``). In every
 /// ``pump(acknowledge:subscribe:wait:)`` the markers are raised for its new deliveries
-/// before they are returned (so before any handler sees them); markers are raised before
-/// others are lowered, so a reader never sees fewer than the deliveries held. They are
-/// lowered to the held count once no delivery came for ``markerIdleTime`` (the stream
-/// paused or ended), and otherwise at most every ``markerLoweringInterval``: while
-/// deliveries keep coming the held count hovers just under the prefetch, and lowering
-/// after every round's acknowledgements only to raise again for its deliveries cost about
-/// twenty `basic.consume`/`basic.cancel` frames per round, work for the broker that the
-/// count does not need. A single round without deliveries is no pause: a busy consumer
-/// has many (its window is full until handlers finish), and lowering in each of them made
-/// marker frames two to five times as many as acknowledgement frames. So a reader may
-/// count, for up to that interval, messages a busy consumer has just acknowledged; once
-/// its stream pauses the count is exact again.
+/// before they are returned (so before any handler sees them), by tens for a shortfall of
+/// more than two (fewer frames; they may then stand for up to nine more); markers are
+/// raised before others are lowered, so a reader never sees fewer than the deliveries
+/// held. They are lowered to the held count once no delivery came for ``markerIdleTime``
+/// (the stream paused or ended), and otherwise every ``markerLoweringInterval`` to the
+/// most deliveries held at the end of a round during that interval: while deliveries keep
+/// coming the held count hovers just under the prefetch, and lowering to it after every
+/// round's acknowledgements only to raise again for its deliveries cost about twenty
+/// `basic.consume`/`basic.cancel` frames per round, work for the broker that the count does
+/// not need. A single round without deliveries is no pause: a busy consumer has many (its
+/// window is full until handlers finish), and lowering in each of them made marker frames
+/// two to five times as many as acknowledgement frames. So a reader may count, for up to
+/// about two intervals, messages a busy consumer has already acknowledged; once its stream
+/// pauses the count is exact again.
 ///
 /// ## Acknowledgements
 /// Delivery tags grow on a channel. The tags delivered and not yet acknowledged are kept
 /// in order; of the tags to acknowledge, the longest run at the front is acknowledged with
-/// one `basic.ack multiple`, the rest one by one. A tag is acknowledged at most once (it
+/// one `basic.ack multiple`. The rest (settled behind a delivery still running) wait for a
+/// later `multiple` to cover them, and are acknowledged one by one only once the prefetch
+/// window is full, they waited ``acknowledgementHoldLimit``, or the connection closes
+/// (each frame costs the broker CPU). A tag is acknowledged at most once (it
 /// leaves the list when acknowledged), and only on the connection that delivered it: each
 /// connection has an ``epoch`` and a tag of an older epoch is ignored (the broker requeued
 /// that message when the old connection ended).
@@ -61,9 +66,16 @@ actor RabbitMQConsumerConnection {
     private var subscribed = false
     /// Delivered, unacknowledged tags of the current epoch, ascending.
     private var outstanding: [UInt64] = []
+    /// Tags of `outstanding` that were settled but are held back behind an earlier one
+    /// still running (ascending; see ``settle(_:on:flushing:)``), and since when some are.
+    private var settledAhead: [UInt64] = []
+    private var heldSince: ContinuousClock.Instant?
+    /// How long a settled delivery may wait for a `multiple` acknowledgement to cover it
+    /// before it is acknowledged on its own.
+    static let acknowledgementHoldLimit = Duration.milliseconds(10)
     /// The in-flight markers held on this connection, per weight exponent: together they
-    /// stand for at least `outstanding.count` once ``updateMarkers(on:lowering:)`` ran,
-    /// and for exactly that once it ran with `lowering`.
+    /// stand for at least `outstanding.count` at the end of every round (see the type's
+    /// documentation).
     private var markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
     /// When the markers were last brought down to the held count.
     private var markersLoweredAt = ContinuousClock.now
@@ -73,6 +85,9 @@ actor RabbitMQConsumerConnection {
     static let markerIdleTime = Duration.milliseconds(5)
     /// When the last delivery came.
     private var lastDeliveryAt = ContinuousClock.now
+    /// The most deliveries held at the end of a round since the markers were last lowered:
+    /// what a busy consumer's markers are lowered to.
+    private var peakHeld = 0
     private var closed = false
     private var reconnects = ReconnectSchedule()
 
@@ -82,7 +97,10 @@ actor RabbitMQConsumerConnection {
         self.prefetch = min(max(1, prefetch), 65_535)
         self.consumerTag = "ck-consumer-\(label)"
         self.logger = logger
-        executor = DedicatedThreadExecutor(name: "ck-amqp-sub-\(label)")
+        // The loop calls `pump` again within tens of microseconds of its return: polling that
+        // long before parking saves the thread's sleep and wake-up per round (futex calls
+        // per message 0.42 -> 0.28, client CPU unchanged; rabbitmq-consume, medians of 6).
+        executor = DedicatedThreadExecutor(name: "ck-amqp-sub-\(label)", spinBeforeParking: .microseconds(50))
     }
 
     /// One round on the connection: connects when needed, acknowledges `acknowledge`,
@@ -112,9 +130,15 @@ actor RabbitMQConsumerConnection {
             }
             let now = ContinuousClock.now
             if !deliveries.isEmpty { lastDeliveryAt = now }
-            let lowering = now - lastDeliveryAt >= Self.markerIdleTime || now - markersLoweredAt >= Self.markerLoweringInterval
-            try updateMarkers(on: connection, lowering: lowering)
-            if lowering { markersLoweredAt = now }
+            peakHeld = max(peakHeld, outstanding.count)
+            let paused = now - lastDeliveryAt >= Self.markerIdleTime
+            if paused || now - markersLoweredAt >= Self.markerLoweringInterval {
+                try setMarkers(to: paused ? outstanding.count : peakHeld, on: connection)
+                markersLoweredAt = now
+                peakHeld = outstanding.count
+            } else {
+                try raiseMarkers(on: connection)
+            }
             connection.releaseBuffers()
             return (epoch, deliveries, outstanding.count >= prefetch)
         } catch {
@@ -127,13 +151,20 @@ actor RabbitMQConsumerConnection {
         }
     }
 
+    /// Blocks this connection's thread until `signal` is raised or `deadline` passes: how the
+    /// consumer's loop waits for its handlers while the prefetch window is full and the
+    /// broker sends nothing to read (a dedicated thread may block; the pool may not).
+    func wait(for signal: WakeSignal, until deadline: ContinuousClock.Instant) {
+        signal.wait(until: deadline)
+    }
+
     /// Acknowledges what it can, cancels the subscription and closes the connection: the
     /// broker requeues every delivery left unacknowledged. Idempotent.
     func close(acknowledge: [(epoch: UInt64, tag: UInt64)]) {
         guard !closed else { return }
         closed = true
         if let connection, !connection.isBroken {
-            try? settle(acknowledge, on: connection)
+            try? settle(acknowledge, on: connection, flushing: true)
         }
         connection?.close()
         connection = nil
@@ -163,13 +194,19 @@ actor RabbitMQConsumerConnection {
     }
 
     /// Acknowledges the tags of the current epoch that are still outstanding: the longest
-    /// outstanding prefix at once with `multiple`, the others one by one. The receipts'
-    /// tags are sorted and merged with `outstanding` (also ascending) instead of being put
-    /// in a set: a round's receipts are few and mostly in order already.
-    private func settle(_ receipts: [(epoch: UInt64, tag: UInt64)], on connection: AMQPConnection) throws(RabbitMQError) {
+    /// outstanding prefix at once with `multiple`. The others (settled behind a delivery
+    /// still running) are held back in ``settledAhead``, so that the `multiple` of a later
+    /// round covers them, instead of costing the broker a frame each; they are acknowledged
+    /// one by one only when that cannot wait: the prefetch window is full (the broker sends
+    /// nothing until some are acknowledged), they were held for ``acknowledgementHoldLimit``,
+    /// or `flushing` (the connection closes). The tags are sorted and merged with
+    /// `outstanding` (also ascending) instead of being put in a set: a round's receipts are
+    /// few and mostly in order already.
+    private func settle(_ receipts: [(epoch: UInt64, tag: UInt64)], on connection: AMQPConnection,
+                        flushing: Bool = false) throws(RabbitMQError) {
         guard !outstanding.isEmpty else { return }
-        var tags: [UInt64] = []
-        tags.reserveCapacity(receipts.count)
+        var tags = settledAhead
+        tags.reserveCapacity(settledAhead.count + receipts.count)
         for receipt in receipts where receipt.epoch == epoch { tags.append(receipt.tag) }
         guard !tags.isEmpty else { return }
         tags.sort()
@@ -187,59 +224,91 @@ actor RabbitMQConsumerConnection {
             outstanding.removeFirst(prefix)
             try connection.ack(Self.channel, tag: last, multiple: prefix > 1)
         }
+        settledAhead.removeAll(keepingCapacity: true)
         // Tags below `last` were either in the prefix or not outstanding: skip them.
-        guard next < tags.count, !outstanding.isEmpty else { return }
+        guard next < tags.count, !outstanding.isEmpty else {
+            heldSince = nil
+            return
+        }
+        let now = ContinuousClock.now
+        let flush = flushing || outstanding.count >= prefetch || heldSince.map { now - $0 >= Self.acknowledgementHoldLimit } ?? false
         var kept: [UInt64] = []
-        kept.reserveCapacity(outstanding.count)
+        if flush { kept.reserveCapacity(outstanding.count) }
         var single: [UInt64] = []
         for tag in outstanding {
             while next < tags.count, tags[next] < tag { next += 1 }
             if next < tags.count, tags[next] == tag {
                 single.append(tag)
                 next += 1
-            } else {
+            } else if flush {
                 kept.append(tag)
             }
         }
+        guard flush else {
+            settledAhead = single
+            if single.isEmpty { heldSince = nil } else if heldSince == nil { heldSince = now }
+            return
+        }
+        heldSince = nil
         outstanding = kept
         for tag in single {
             try connection.ack(Self.channel, tag: tag)
         }
     }
 
-    /// Brings the in-flight markers in line with `outstanding.count` (see the type's
-    /// documentation): first the weights that grow, then those that shrink. Without
-    /// `lowering`, markers that stand for at least the held count are left as they are.
-    private func updateMarkers(on connection: AMQPConnection, lowering: Bool) throws(RabbitMQError) {
-        let weights = RabbitMQQueueTopology.inflightWeights
-        if !lowering {
-            var standing = 0
-            var weight = 1
-            for exponent in 0..<weights {
-                standing += markers[exponent] * weight
-                weight *= 10
-            }
-            if standing >= outstanding.count { return }
+    /// What the in-flight markers stand for now.
+    private var markedCount: Int {
+        var standing = 0
+        var weight = 1
+        for count in markers {
+            standing += count * weight
+            weight *= 10
         }
+        return standing
+    }
+
+    /// Makes the in-flight markers stand for exactly `count` (at least the held count), its
+    /// decimal digits: first the weights that grow, then those that shrink.
+    private func setMarkers(to count: Int, on connection: AMQPConnection) throws(RabbitMQError) {
+        let weights = RabbitMQQueueTopology.inflightWeights
         var target = markers
-        var remaining = outstanding.count
+        var remaining = count
         for exponent in 0..<weights {
             target[exponent] = exponent == weights - 1 ? remaining : remaining % 10
             remaining /= 10
         }
         guard target != markers else { return }
         for exponent in 0..<weights where target[exponent] > markers[exponent] {
-            for index in markers[exponent]..<target[exponent] {
-                try connection.consumeNoWait(Self.tokenChannel, queue: topology.inflight(exponent: exponent),
-                                             tag: markerTag(exponent, index))
-            }
-            markers[exponent] = target[exponent]
+            try addMarkers(exponent, target[exponent] - markers[exponent], on: connection)
         }
         for exponent in 0..<weights where target[exponent] < markers[exponent] {
             for index in target[exponent]..<markers[exponent] {
                 try connection.cancelNoWait(Self.tokenChannel, tag: markerTag(exponent, index))
             }
             markers[exponent] = target[exponent]
+        }
+    }
+
+    /// Raises the in-flight markers, when they stand for fewer than the held count, with as
+    /// few frames as it takes: a shortfall of up to two by ones, a larger one by tens
+    /// (standing for up to nine more than held until the next lowering), and nothing is
+    /// lowered (setting the exact digits would cancel as many markers as it adds).
+    private func raiseMarkers(on connection: AMQPConnection) throws(RabbitMQError) {
+        let shortfall = outstanding.count - markedCount
+        guard shortfall > 0 else { return }
+        if shortfall <= 2 {
+            try addMarkers(0, shortfall, on: connection)
+        } else {
+            try addMarkers(1, (shortfall + 9) / 10, on: connection)
+        }
+    }
+
+    private func addMarkers(_ exponent: Int, _ count: Int, on connection: AMQPConnection) throws(RabbitMQError) {
+        for index in markers[exponent]..<markers[exponent] + count {
+            try connection.consumeNoWait(Self.tokenChannel, queue: topology.inflight(exponent: exponent),
+                                         tag: markerTag(exponent, index))
+            // Counted at once: should a later frame fail, the connection is dropped anyway.
+            markers[exponent] = index + 1
         }
     }
 
@@ -261,7 +330,10 @@ actor RabbitMQConsumerConnection {
             epoch += 1
             subscribed = false
             outstanding.removeAll()
+            settledAhead.removeAll()
+            heldSince = nil
             markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
+            peakHeld = 0
             if reconnects.succeeded() { logger.info("RabbitMQ consumer connection restored", metadata: ["url": "\(settings.url)"]) }
             return fresh
         } catch {
@@ -275,6 +347,9 @@ actor RabbitMQConsumerConnection {
         connection = nil
         subscribed = false
         outstanding.removeAll()
+        settledAhead.removeAll()
+        heldSince = nil
         markers = [Int](repeating: 0, count: RabbitMQQueueTopology.inflightWeights)
+        peakHeld = 0
     }
 }
