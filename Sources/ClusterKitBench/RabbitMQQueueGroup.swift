@@ -85,12 +85,12 @@ final class RabbitMQQueueGroup: BenchGroup {
     /// Fills the adapter's queue with `count` messages (raw loop), then times our consumer draining it.
     private func consumeOurs(count: Int) async throws -> Double {
         _ = try await raw.publish(queue: "bench:queue:consume", passive: true, count: count, window: Self.window, size: Self.size)
-        let handled = HandledCountdown(count)
+        let handled = BenchCounter()
         let start = BenchClock.nanoseconds()
         let consumer = try await adapter.consume("consume", options: QueueConsumerOptions(concurrency: Self.prefetch)) { _ in handled.increment() }
         let outcome: Result<Double, any Error>
         do {
-            try await handled.wait(timeout: .seconds(120), what: "RabbitMQ messages handled")
+            try await handled.wait(for: count, timeout: 120, what: "RabbitMQ messages handled")
             outcome = .success(Double(count) / BenchClock.seconds(since: start))
         } catch {
             outcome = .failure(error)
@@ -103,51 +103,5 @@ final class RabbitMQQueueGroup: BenchGroup {
     func close() async {
         _ = try? await raw.purge(queue: "bench-raw")
         await adapter.close(drainTimeout: .seconds(10))
-    }
-}
-
-/// Counts handled messages and resumes the one waiter once the target was reached: nothing
-/// polls meanwhile. (``BenchCounter``'s 1 ms `Task.sleep` poll costs a dispatch timer, a
-/// wake-up of its manager thread and one of a pool thread every millisecond, on the two
-/// cores that the consumer and the broker share, and only on our side of the row: the raw
-/// loop times itself.)
-final class HandledCountdown: Sendable {
-    private let target: Int
-    private let count = Atomic<Int>(0)
-    private let waiter = Mutex<(done: Bool, continuation: CheckedContinuation<Void, Never>?)>((false, nil))
-
-    init(_ target: Int) { self.target = target }
-
-    var value: Int { count.load(ordering: .relaxed) }
-
-    func increment() {
-        if count.add(1, ordering: .relaxed).newValue == target { finish() }
-    }
-
-    private func finish() {
-        let continuation = waiter.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.done = true
-            defer { state.continuation = nil }
-            return state.continuation
-        }
-        continuation?.resume()
-    }
-
-    /// Returns once the target was counted; throws after `timeout` so that a stalled
-    /// consumer cannot hang the bench.
-    func wait(timeout: Duration, what: String) async throws {
-        let watchdog = Task {
-            try? await Task.sleep(for: timeout)
-            finish()
-        }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = waiter.withLock { state -> Bool in
-                if !state.done { state.continuation = continuation }
-                return state.done
-            }
-            if done { continuation.resume() }
-        }
-        watchdog.cancel()
-        guard value >= target else { throw BenchError("only \(value) of \(target) \(what) within \(timeout)") }
     }
 }

@@ -19,15 +19,6 @@ struct RabbitMQFullWindowTests {
                                               nodeID: NodeID("node-\(UInt32.random(in: 0 ... .max))"))
     }
 
-    private func waitUntil(_ timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try await condition()
-    }
-
     /// Prefetch 2 (and concurrency 2: the prefetch is never below it), both deliveries held
     /// by handlers that return only once cancelled: their timeouts still fire (the handlers
     /// see the cancellation) and both messages come back as attempt 2.

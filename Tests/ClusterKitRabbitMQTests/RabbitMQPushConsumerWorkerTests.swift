@@ -16,15 +16,6 @@ struct RabbitMQPushConsumerWorkerTests {
         let thread: String
     }
 
-    private func waitUntil(_ timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return try await condition()
-    }
-
     /// Concurrency 1: the first job outlives its timeout (and returns only once cancelled);
     /// the jobs after it, and its retry, start uncancelled, and no handler runs on a
     /// connection's thread.
