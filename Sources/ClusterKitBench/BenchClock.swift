@@ -78,7 +78,8 @@ final class BenchCounter: Sendable {
     func wait(for target: Int, timeout: Double, what: String) async throws {
         waiter.withLock { $0 = (nil, false) }
         let watchdog = Task {
-            try? await Task.sleep(for: .seconds(timeout))
+            // Cancelled (the wait is over): it must not release a later wait.
+            guard (try? await Task.sleep(for: .seconds(timeout))) != nil else { return }
             release()
         }
         self.target.store(target, ordering: .sequentiallyConsistent)

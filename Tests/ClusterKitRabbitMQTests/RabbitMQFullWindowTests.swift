@@ -75,4 +75,32 @@ struct RabbitMQFullWindowTests {
         await next.stop(drainTimeout: .seconds(1))
         await queue.close()
     }
+
+    /// Acknowledgements settled behind a delivery still running are held for a later
+    /// `basic.ack multiple` and sent one by one when the window fills or the hold limit
+    /// passes. Prefetch 4, concurrency 4: one handler runs 600 ms while quick ones settle
+    /// behind it, filling and reopening the window many times. Every message is handled once,
+    /// as attempt 1 (an acknowledgement sent twice closes the channel: PRECONDITION_FAILED,
+    /// and everything held would be redelivered), and nothing is left in flight.
+    @Test(.timeLimit(.minutes(1))) func acknowledgementsHeldBehindARunningDeliveryGoOutOnce() async throws {
+        let queue = try await node(prefetch: 4)
+        let seen = Mutex<[String: [Int]]>([:])
+        let consumer = try await queue.consume("jobs", options: .init(concurrency: 4)) { message in
+            let text = String(decoding: message.body, as: UTF8.self)
+            seen.withLock { $0[text, default: []].append(message.attempt) }
+            if text == "slow" { try await Task.sleep(for: .milliseconds(600)) }
+        }
+        let texts = ["slow"] + (0..<60).map { "quick \($0)" }
+        for text in texts { try await queue.publish("jobs", Array(text.utf8)) }
+        #expect(try await waitUntil { seen.withLock { $0.count } == texts.count }, "handled: \(seen.withLock { $0.count })")
+        let drained = try await waitUntil { try await queue.counts("jobs") == QueueCounts() }
+        let left = try await queue.counts("jobs")
+        #expect(drained, "left: \(left)")
+        try await Task.sleep(for: .milliseconds(200))
+        let attempts = seen.withLock { $0 }
+        #expect(attempts.count == texts.count && attempts.values.allSatisfy { $0 == [1] },
+                "handled more than once: \(attempts.filter { $0.value != [1] })")
+        await consumer.stop(drainTimeout: .seconds(1))
+        await queue.close()
+    }
 }

@@ -122,6 +122,12 @@ actor RabbitMQConsumerConnection {
                 subscribed = subscribe
             }
             var deliveries: [Delivery] = []
+            // Held acknowledgements go out within their limit even when nothing else happens:
+            // the wait ends by then, and the next round's `settle` sends them.
+            var wait = wait
+            if let heldSince {
+                wait = min(wait, max(.zero, ContinuousClock.now.duration(to: heldSince.advanced(by: Self.acknowledgementHoldLimit))))
+            }
             var next = try connection.waitFrame(timeout: wait)
             while let frame = next {
                 if let delivery = try handle(frame, on: connection) { deliveries.append(delivery) }
@@ -139,6 +145,9 @@ actor RabbitMQConsumerConnection {
             } else {
                 try raiseMarkers(on: connection)
             }
+            // Deliveries of this round filled the window while acknowledgements are held: send
+            // those now, so that the broker goes on instead of the loop waiting for a handler.
+            if outstanding.count >= prefetch, !settledAhead.isEmpty { try settle([], on: connection) }
             connection.releaseBuffers()
             return (epoch, deliveries, outstanding.count >= prefetch)
         } catch {
@@ -154,6 +163,8 @@ actor RabbitMQConsumerConnection {
     /// Blocks this connection's thread until `signal` is raised or `deadline` passes: how the
     /// consumer's loop waits for its handlers while the prefetch window is full and the
     /// broker sends nothing to read (a dedicated thread may block; the pool may not).
+    /// (The signal's lock guards only the signal's own bit, never this actor's state, so this
+    /// is not an actor that also takes a lock for its state.)
     func wait(for signal: WakeSignal, until deadline: ContinuousClock.Instant) {
         signal.wait(until: deadline)
     }

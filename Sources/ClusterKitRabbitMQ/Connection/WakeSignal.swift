@@ -3,10 +3,10 @@ import Glibc
 /// A one-bit wake-up between threads: ``raise()`` from any thread, ``wait(until:)`` on one
 /// thread that may block (a connection's dedicated thread, never the cooperative pool).
 ///
-/// Built on a pthread mutex and a condition on `CLOCK_MONOTONIC`, so the deadline is one of
-/// ``ContinuousClock``. ``raise()`` makes a system call only when a waiter sleeps (a futex
-/// wake); a raise with nobody waiting is kept until the next wait, which then returns at once.
-/// Nothing is allocated per raise or wait.
+/// Built on a pthread mutex and a condition on `CLOCK_MONOTONIC`; a ``ContinuousClock``
+/// deadline (`CLOCK_BOOTTIME` on Linux) is converted as the time left until it. ``raise()``
+/// makes a system call only when a waiter sleeps (a futex wake); a raise with nobody
+/// waiting is kept until the next wait, which then returns at once. Nothing is allocated per raise or wait.
 final class WakeSignal: @unchecked Sendable {
     // @unchecked Sendable is safe: `raised` is read and written only while holding `mutex`,
     // and the pthread objects are made for use from several threads (allocated once, so they
