@@ -36,6 +36,14 @@ import Logging
 /// connection has an ``epoch`` and a tag of an older epoch is ignored (the broker requeued
 /// that message when the old connection ended).
 ///
+/// A delivery the consumer cannot settle (its failure could not be recorded, or it could
+/// not be given back on a pause) is handed back with `basic.nack` and `requeue`, before any
+/// acknowledgement of the same round, and leaves the list: the broker puts it back in the
+/// queue and redelivers it (flagged redelivered: the next attempt). Left unacknowledged
+/// instead, it would wait for the connection to end, and keep every acknowledgement after
+/// it from being covered by a `multiple` (a later `multiple` never covers it: it is sent
+/// only over tags that are all settled).
+///
 /// ## Reconnects
 /// A broken connection is dropped; the next ``pump(acknowledge:subscribe:wait:)`` connects
 /// again (no sooner than ``Backoff/reconnect`` allows), declares the queue and subscribes
@@ -103,15 +111,16 @@ actor RabbitMQConsumerConnection {
         executor = DedicatedThreadExecutor(name: "ck-amqp-sub-\(label)", spinBeforeParking: .microseconds(50))
     }
 
-    /// One round on the connection: connects when needed, acknowledges `acknowledge`,
-    /// subscribes or cancels the subscription to match `subscribe`, then waits up to `wait`
+    /// One round on the connection: connects when needed, hands `requeue` back to the queue,
+    /// acknowledges `acknowledge`, subscribes or cancels the subscription to match `subscribe`, then waits up to `wait`
     /// for deliveries and returns those that came (at most `prefetch`), with the epoch of
     /// the connection they came on and whether the prefetch window is full (`prefetch`
     /// deliveries unacknowledged: the broker pushes nothing more until some are).
-    func pump(acknowledge: [(epoch: UInt64, tag: UInt64)], subscribe: Bool,
+    func pump(acknowledge: [(epoch: UInt64, tag: UInt64)], requeue: [(epoch: UInt64, tag: UInt64)] = [], subscribe: Bool,
               wait: Duration) throws(RabbitMQError) -> (epoch: UInt64, deliveries: [Delivery], windowFull: Bool) {
         let connection = try connected()
         do {
+            if !requeue.isEmpty { try self.requeue(requeue, on: connection) }
             try settle(acknowledge, on: connection)
             if subscribe != subscribed {
                 if subscribe {
@@ -265,6 +274,31 @@ actor RabbitMQConsumerConnection {
         for tag in single {
             try connection.ack(Self.channel, tag: tag)
         }
+    }
+
+    /// Hands deliveries of the current epoch that are still outstanding back to the queue
+    /// (`basic.nack`, requeue), one frame each: this happens only when settling failed.
+    /// Sent before the round's acknowledgements, so the broker has settled them before a
+    /// `multiple` could reach past them.
+    private func requeue(_ receipts: [(epoch: UInt64, tag: UInt64)], on connection: AMQPConnection) throws(RabbitMQError) {
+        for receipt in receipts where receipt.epoch == epoch {
+            guard let index = Self.position(of: receipt.tag, in: outstanding) else { continue }
+            try connection.nack(Self.channel, tag: receipt.tag, requeue: true)
+            outstanding.remove(at: index)
+            if let held = Self.position(of: receipt.tag, in: settledAhead) { settledAhead.remove(at: held) }
+        }
+        if settledAhead.isEmpty { heldSince = nil }
+    }
+
+    /// The index of `tag` in the ascending `tags`, if there.
+    private static func position(of tag: UInt64, in tags: [UInt64]) -> Int? {
+        var low = 0
+        var high = tags.count
+        while low < high {
+            let middle = (low + high) / 2
+            if tags[middle] < tag { low = middle + 1 } else { high = middle }
+        }
+        return low < tags.count && tags[low] == tag ? low : nil
     }
 
     /// What the in-flight markers stand for now.

@@ -16,12 +16,18 @@ import Synchronization
 ///   behind a running one waits, up to 10 ms, for a later `multiple` to cover it).
 /// - **Failures** (a throw, the enforced per-message timeout, a cancelled handler) re-publish
 ///   the message to the delay chain for its backoff, or to the dead-letter queue after its
-///   last attempt, wait for the confirm, then acknowledge the delivery.
+///   last attempt, wait for the confirm, then acknowledge the delivery. Should that
+///   re-publish fail (the broker unreachable for publishing, the dead-letter queue deleted),
+///   the delivery is handed back to the queue (`basic.nack` with requeue) once the backoff
+///   the retry would have waited is over, and is redelivered as the next attempt: nothing
+///   is lost, and a handler is not run again at once in a loop while publishing fails.
 /// - **Gate and pause**: a closed gate (asked every ``QueueConsumerOptions/gateInterval``)
 ///   or ``pause()`` cancels the subscription (`basic.cancel`). Deliveries already pushed but
 ///   not handed to a handler are given back by re-publishing them unchanged (same ID and
 ///   attempt) and then acknowledging them, so nothing is lost, nothing is acknowledged
-///   twice, and the attempt is not raised for a message no handler saw. ``pause()`` returns
+///   twice, and the attempt is not raised for a message no handler saw (one that cannot be
+///   re-published is handed back with `basic.nack` instead, and counts as redelivered).
+///   ``pause()`` returns
 ///   only once the subscription is cancelled and the buffer given back, so a message
 ///   published after it returns is neither pushed to this consumer nor overtaken by a
 ///   given-back one. Running handlers go on.
@@ -103,6 +109,8 @@ final class RabbitMQPushConsumer: QueueConsumer {
         var workers: Workers
         var settling = 0
         var acknowledgements: [Receipt] = []
+        /// Deliveries to hand back to the queue (`basic.nack`, requeue): settling failed.
+        var requeues: [Receipt] = []
         var loop: Task<Void, Never>?
         var stopTask: Task<Void, Never>?
         var gateOpen = true
@@ -122,7 +130,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
         /// an acknowledgement to reopen the window, nothing left running, or a pause or stop
         /// to carry out.
         var loopMayGoOn: Bool {
-            !acknowledgements.isEmpty || (runs.isEmpty && settling == 0) || paused || stopping || finished
+            !acknowledgements.isEmpty || !requeues.isEmpty || (runs.isEmpty && settling == 0) || paused || stopping || finished
         }
 
         /// Wakes the loop if it waits and may go on: called after every change that can
@@ -229,9 +237,12 @@ final class RabbitMQPushConsumer: QueueConsumer {
         while true {
             if windowFull { await awaitSettled() }
             let subscribe = wantsDeliveries()
-            let (acknowledgements, busy, finished) = state.withLock { state in
-                defer { state.acknowledgements.removeAll() }
-                return (state.acknowledgements, !state.runs.isEmpty || state.settling > 0, state.finished)
+            let (acknowledgements, requeues, busy, finished) = state.withLock { state in
+                defer {
+                    state.acknowledgements.removeAll()
+                    state.requeues.removeAll()
+                }
+                return (state.acknowledgements, state.requeues, !state.runs.isEmpty || state.settling > 0, state.finished)
             }
             // Short waits while handlers are running, so their acknowledgements go out soon;
             // longer ones when idle (a delivery ends the wait at once either way). 1 ms: what
@@ -240,7 +251,8 @@ final class RabbitMQPushConsumer: QueueConsumer {
             let wait: Duration = finished ? .zero : busy || !acknowledgements.isEmpty ? .milliseconds(1)
                 : options.gate == nil ? .milliseconds(50) : min(options.gateInterval, .milliseconds(50))
             do {
-                let (epoch, deliveries, full) = try await connection.pump(acknowledge: acknowledgements, subscribe: subscribe, wait: wait)
+                let (epoch, deliveries, full) = try await connection.pump(acknowledge: acknowledgements, requeue: requeues,
+                                                                          subscribe: subscribe, wait: wait)
                 windowFull = full
                 failures = 0
                 received(deliveries, epoch: epoch)
@@ -324,6 +336,7 @@ final class RabbitMQPushConsumer: QueueConsumer {
                 state.buffer.removeAll()
                 state.bufferHead = 0
                 state.acknowledgements.removeAll()
+                state.requeues.removeAll()
                 (orphans, cancel) = Self.takeRuns(&state) { $0.receipt.epoch != epoch }
             }
             state.buffer += deliveries
@@ -342,7 +355,8 @@ final class RabbitMQPushConsumer: QueueConsumer {
         launch(state.withLock { $0.startable ? $0.workers.wake() : .none })
     }
 
-    /// Re-publishes the deliveries no handler saw (unchanged), then acknowledges them.
+    /// Re-publishes the deliveries no handler saw (unchanged), then acknowledges them; hands
+    /// back with `basic.nack` those that could not be re-published.
     private func giveBackBuffered() async {
         let (deliveries, epoch) = state.withLock { state in
             defer {
@@ -354,19 +368,23 @@ final class RabbitMQPushConsumer: QueueConsumer {
         guard !deliveries.isEmpty else { return }
         // One after the other, so that they go back in the order they came.
         var given: [Receipt] = []
+        var requeued: [Receipt] = []
         for delivery in deliveries {
             let message = RabbitMQMessageCodec.message(delivery.incoming, queue: queue)
             do {
                 try await giveBack(message)
                 given.append((delivery.epoch, delivery.tag))
             } catch {
-                // Left unacknowledged: the broker requeues it when the connection ends.
-                logger.warning("could not give back a prefetched message; it will be redelivered",
+                // The subscription is cancelled, so the broker redelivers it to other consumers.
+                requeued.append((delivery.epoch, delivery.tag))
+                logger.warning("could not give back a prefetched message; it goes back to the queue as redelivered",
                                metadata: ["message": "\(message.id)", "error": "\(error)"])
             }
         }
         state.withLock { state in
-            if state.epoch == epoch { state.acknowledgements += given }
+            guard state.epoch == epoch else { return }
+            state.acknowledgements += given
+            state.requeues += requeued
         }
     }
 
@@ -536,18 +554,36 @@ final class RabbitMQPushConsumer: QueueConsumer {
             state.settling -= 1
             state.wakeLoopIfDue()
         }
+        if !acknowledge { requeue(run) }
     }
 
-    /// Re-publishes a failed attempt; `false` (leave it unacknowledged, to be redelivered)
+    /// Re-publishes a failed attempt; `false` (not to be acknowledged: see ``requeue(_:)``)
     /// when that failed.
     private func retrying(_ run: Run, reason: String) async -> Bool {
         do {
             try await retry(run.message, reason)
             return true
         } catch {
-            logger.warning("could not record a failed queue attempt; the message will be redelivered",
+            logger.warning("could not record a failed queue attempt; the message goes back to the queue after its backoff",
                            metadata: ["message": "\(run.message.id)", "error": "\(error)"])
             return false
+        }
+    }
+
+    /// Hands a delivery whose failure could not be recorded back to the queue once the
+    /// backoff its retry would have waited is over (the broker redelivers it as the next
+    /// attempt), so that a handler is not run again at once while publishing fails. Until
+    /// then the delivery stays unacknowledged (its place in the prefetch window taken); if
+    /// the connection ends first, the broker has requeued it already and this does nothing.
+    private func requeue(_ run: Run) {
+        let delay = run.message.backoff.delay(forRetry: run.message.attempt)
+        Task {
+            try? await Task.sleep(for: delay)
+            state.withLock { state in
+                guard state.epoch == run.receipt.epoch, !state.finished else { return }
+                state.requeues.append(run.receipt)
+                state.wakeLoopIfDue()
+            }
         }
     }
 
