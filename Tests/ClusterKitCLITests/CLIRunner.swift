@@ -41,6 +41,8 @@ struct CLIRunner {
         process.environment = env
         let workingDirectory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("clusterkit-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
+        // A directory made here is removed once the process has exited (or failed to start).
+        defer { if directory == nil { try? FileManager.default.removeItem(at: workingDirectory) } }
         process.currentDirectoryURL = workingDirectory
         let stdout = Pipe()
         let stderr = Pipe()

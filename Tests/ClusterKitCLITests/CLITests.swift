@@ -84,6 +84,7 @@ struct CLITests {
     func dotEnv() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clusterkit-env-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
         try "CACHE_DEFAULT_STORE=fromfile\nPUBSUB_ADAPTER=alsofromfile\n".write(
             to: directory.appendingPathComponent(".env"), atomically: true, encoding: .utf8)
         let output = try await CLIRunner.run(["doctor"], environment: ["CACHE_DEFAULT_STORE": "memory"], directory: directory)
@@ -124,7 +125,8 @@ struct CLITests {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    /// A temporary directory holding copies of the package's generated files.
+    /// A temporary directory holding copies of the package's generated files (the caller
+    /// removes it).
     static func copyOfGeneratedFiles() throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clusterkit-settings-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -146,6 +148,7 @@ struct CLITests {
     ])
     func settingsCheckDrift(file: String, remove: String, insert: String) async throws {
         let directory = try Self.copyOfGeneratedFiles()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent(file)
         let original = try String(contentsOf: url, encoding: .utf8)
         #expect(original.contains(remove))
@@ -167,6 +170,7 @@ struct CLITests {
     @Test("settings --check exits 2 when the README has no table markers")
     func settingsCheckNoMarkers() async throws {
         let directory = try Self.copyOfGeneratedFiles()
+        defer { try? FileManager.default.removeItem(at: directory) }
         try "# A README without markers\n".write(to: directory.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
         let output = try await CLIRunner.run(["settings", "--check", "--package-dir", directory.path])
         #expect(output.status == 2, "\(output.all)")

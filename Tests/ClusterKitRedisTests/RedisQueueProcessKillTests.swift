@@ -129,7 +129,10 @@ private final class ChildProcess: Sendable {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         let child = ChildProcess(process: process)
-        process.terminationHandler = { _ in child.exited.withLock { $0 = true } }
+        process.terminationHandler = { _ in
+            child.exited.withLock { $0 = true }
+            try? FileManager.default.removeItem(at: directory)
+        }
         try process.run()
         // Each pipe is drained on its own Dispatch thread until EOF (the child's death).
         for (pipe, isStdout) in [(stdout, true), (stderr, false)] {
