@@ -20,7 +20,8 @@ import Synchronization
 ///   re-publish fail (the broker unreachable for publishing, the dead-letter queue deleted),
 ///   the delivery is handed back to the queue (`basic.nack` with requeue) once the backoff
 ///   the retry would have waited is over, and is redelivered as the next attempt: nothing
-///   is lost, and a handler is not run again at once in a loop while publishing fails.
+///   is lost, and a handler is not run again at once in a loop while publishing fails
+///   (such a failure is not counted towards `maxAttempts`: see `requeue(_:)`).
 /// - **Gate and pause**: a closed gate (asked every ``QueueConsumerOptions/gateInterval``)
 ///   or ``pause()`` cancels the subscription (`basic.cancel`). Deliveries already pushed but
 ///   not handed to a handler are given back by re-publishing them unchanged (same ID and
@@ -571,21 +572,32 @@ final class RabbitMQPushConsumer: QueueConsumer {
     }
 
     /// Hands a delivery whose failure could not be recorded back to the queue once the
-    /// backoff its retry would have waited is over (the broker redelivers it as the next
-    /// attempt), so that a handler is not run again at once while publishing fails. Until
-    /// then the delivery stays unacknowledged (its place in the prefetch window taken); if
-    /// the connection ends first, the broker has requeued it already and this does nothing.
+    /// backoff its retry would have waited is over (at most ``longestRequeueDelay``; the
+    /// broker redelivers it flagged as redelivered), so that a handler is not run again at
+    /// once while publishing fails. Until then the delivery stays unacknowledged (its place
+    /// in the prefetch window taken); if the connection ends or the consumer stops first,
+    /// the broker has requeued it already and this does nothing.
+    ///
+    /// Such a failure does not count towards `maxAttempts`: the attempt of a redelivery is
+    /// the last recorded one plus one, so while recording keeps failing the message runs
+    /// again after each backoff as the same attempt, and is never dead-lettered unrecorded.
     private func requeue(_ run: Run) {
-        let delay = run.message.backoff.delay(forRetry: run.message.attempt)
-        Task {
+        let delay = min(run.message.backoff.delay(forRetry: run.message.attempt), Self.longestRequeueDelay)
+        // Weak: a stopped consumer need not live on for the backoff (the loop keeps a
+        // running one alive).
+        Task { [weak self] in
             try? await Task.sleep(for: delay)
-            state.withLock { state in
+            self?.state.withLock { state in
                 guard state.epoch == run.receipt.epoch, !state.finished else { return }
                 state.requeues.append(run.receipt)
                 state.wakeLoopIfDue()
             }
         }
     }
+
+    /// The longest a delivery waits unacknowledged for its hand-back: far below the broker's
+    /// `consumer_timeout` (30 minutes by default), past which it would close the channel.
+    static let longestRequeueDelay = Duration.seconds(60)
 
     // MARK: Stopping
 
