@@ -65,6 +65,13 @@ actor RabbitMQConsumerConnection {
     private let settings: RabbitMQConnectionSettings
     private let topology: RabbitMQQueueTopology
     private let prefetch: Int
+    /// The most deliveries one round returns: a quarter of the prefetch window. A round ends
+    /// as soon as what was read is handed on, and the handlers' acknowledgements go out with
+    /// the next round while the broker still has window left to send into. Reading the whole
+    /// window in one round (as before) let it run dry: the broker waited for the round's
+    /// acknowledgements every time (rabbitmq-consume, 100,000 messages, prefetch 200:
+    /// 28-31k msg/s reading up to 200 per round, 32-37k up to 50; the raw loop 35-45k).
+    private let roundSize: Int
     private let consumerTag: String
     private let logger: Logger
     /// Counts reconnects (`clusterkit_connection_reconnects`).
@@ -103,6 +110,7 @@ actor RabbitMQConsumerConnection {
         self.settings = settings
         self.topology = topology
         self.prefetch = min(max(1, prefetch), 65_535)
+        roundSize = max(1, self.prefetch / 4)
         self.consumerTag = "ck-consumer-\(label)"
         self.logger = logger
         // The loop calls `pump` again within tens of microseconds of its return: polling that
@@ -112,8 +120,9 @@ actor RabbitMQConsumerConnection {
     }
 
     /// One round on the connection: connects when needed, hands `requeue` back to the queue,
-    /// acknowledges `acknowledge`, subscribes or cancels the subscription to match `subscribe`, then waits up to `wait`
-    /// for deliveries and returns those that came (at most `prefetch`), with the epoch of
+    /// acknowledges `acknowledge`, subscribes or cancels the subscription to match
+    /// `subscribe`, then waits up to `wait` for deliveries and returns those that came (at
+    /// most a quarter of `prefetch`: see `roundSize`), with the epoch of
     /// the connection they came on and whether the prefetch window is full (`prefetch`
     /// deliveries unacknowledged: the broker pushes nothing more until some are).
     func pump(acknowledge: [(epoch: UInt64, tag: UInt64)], requeue: [(epoch: UInt64, tag: UInt64)] = [], subscribe: Bool,
@@ -140,7 +149,7 @@ actor RabbitMQConsumerConnection {
             var next = try connection.waitFrame(timeout: wait)
             while let frame = next {
                 if let delivery = try handle(frame, on: connection) { deliveries.append(delivery) }
-                guard deliveries.count < prefetch, connection.hasBufferedFrames else { break }
+                guard deliveries.count < roundSize, connection.hasBufferedFrames else { break }
                 next = try connection.waitFrame(timeout: .zero)
             }
             let now = ContinuousClock.now
